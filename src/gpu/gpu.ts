@@ -1,0 +1,305 @@
+/**
+ * The GPU runtime: one device, a pipeline cache, a buffer pool, and a command recorder that batches
+ * every dispatch into one open compute pass until something needs the results.
+ *
+ * Why batching (DESIGN.md, "Deno WebGPU facts"): each readback costs ≥ 10 ms in Deno and blocks the
+ * event loop, and each compute pass has a cost, so launches are recorded, not submitted, and the queue
+ * is flushed only by read(), write(), sync() or flush().
+ */
+import { BufferPool } from "./pool.ts";
+import { type DType } from "./dtype.ts";
+import { KERNEL_SOURCES } from "./kernel_sources.ts";
+import type { Uniforms } from "./uniforms.ts";
+
+/** Which kernel to run: a file in kernels/ (or inline source), its entry point, type aliases, overrides. */
+export interface KernelSpec {
+  /** Name of `kernels/<file>.wgsl`, without the extension. */
+  file?: string;
+  /** Inline WGSL (workbenches and tests); takes precedence over `file`. */
+  source?: string;
+  /** Entry point; defaults to "main". */
+  entry?: string;
+  /** Type aliases prepended to the source, e.g. `{ ST: "f16" }` → `alias ST = f16;`. */
+  types?: Record<string, DType>;
+  /** Pipeline-overridable constants (`override` declarations in the WGSL). */
+  overrides?: Record<string, number>;
+}
+
+/** A storage binding: a whole buffer, or a range of one. */
+export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+/** What the adapter and device turned out to support. */
+export interface GpuInfo {
+  description: string;
+  vendor: string;
+  isFallbackAdapter: boolean;
+  f16: boolean;
+  subgroups: boolean;
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
+  timestampQuery: boolean;
+}
+
+const UNIFORM_ARENA_BYTES = 1 << 20;
+
+export class Gpu {
+  readonly device: GPUDevice;
+  readonly info: GpuInfo;
+  readonly pool: BufferPool;
+  /** Wrap each launch in error scopes and name the failing kernel (slow: one submit per launch). */
+  readonly debug: boolean;
+
+  #modules = new Map<string, GPUShaderModule>();
+  #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; name: string }>();
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #arena: GPUBuffer;
+  #arenaHost = new Uint8Array(UNIFORM_ARENA_BYTES);
+  #arenaUsed = 0;
+  #uniformAlign: number;
+  #lastKernel = "(none)";
+  #errors: string[] = [];
+  #pendingScopes: Promise<void>[] = [];
+  #dispatches = 0;
+
+  constructor(device: GPUDevice, info: GpuInfo, opts: { debug?: boolean } = {}) {
+    this.device = device;
+    this.info = info;
+    this.debug = opts.debug ?? false;
+    this.pool = new BufferPool(device);
+    this.#uniformAlign = device.limits.minUniformBufferOffsetAlignment;
+    this.#arena = device.createBuffer({
+      size: UNIFORM_ARENA_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: "uniform-arena",
+    });
+    device.addEventListener("uncapturederror", (e) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.#errors.push(`${err.message} (last kernel recorded: ${this.#lastKernel}; rerun with --gpu-debug)`);
+    });
+  }
+
+  /** Number of dispatches recorded since creation (for tests and benches). */
+  get dispatchCount(): number {
+    return this.#dispatches;
+  }
+
+  /** Full WGSL text for a spec: `enable f16;` when needed, type aliases, then the kernel file. */
+  sourceOf(spec: KernelSpec): string {
+    const body = spec.source ?? KERNEL_SOURCES[spec.file ?? ""];
+    if (body === undefined) {
+      throw new Error(`unknown kernel file "${spec.file}" (known: ${Object.keys(KERNEL_SOURCES).join(", ")})`);
+    }
+    const types = Object.entries(spec.types ?? {});
+    if (types.some(([, t]) => t === "f16") && !this.info.f16) {
+      throw new Error(`kernel ${spec.file ?? "inline"}: f16 storage requested but the adapter has no shader-f16`);
+    }
+    let head = types.some(([, t]) => t === "f16") ? "enable f16;\n" : "";
+    for (const [name, t] of types) head += `alias ${name} = ${t};\n`;
+    return head + body;
+  }
+
+  #pipeline(spec: KernelSpec) {
+    const entry = spec.entry ?? "main";
+    const source = this.sourceOf(spec);
+    const overrides = spec.overrides ?? {};
+    const key = `${source}\u0000${entry}\u0000${JSON.stringify(Object.entries(overrides).sort())}`;
+    let hit = this.#pipelines.get(key);
+    if (hit) return hit;
+    // Compile errors surface asynchronously; catch them in a scope so the message names the kernel.
+    this.device.pushErrorScope("validation");
+    let module = this.#modules.get(source);
+    if (!module) {
+      module = this.device.createShaderModule({ code: source, label: spec.file ?? "inline" });
+      this.#modules.set(source, module);
+    }
+    const name = `${spec.file ?? "inline"}:${entry}${
+      spec.types ? "<" + Object.values(spec.types).join(",") + ">" : ""
+    }`;
+    const pipeline = this.device.createComputePipeline({
+      label: name,
+      layout: "auto",
+      compute: { module, entryPoint: entry, constants: overrides },
+    });
+    this.#pendingScopes.push(this.device.popErrorScope().then((e) => {
+      if (e) this.#errors.push(`kernel ${name} failed to build: ${e.message}`);
+    }));
+    hit = { pipeline, layout: pipeline.getBindGroupLayout(0), name };
+    this.#pipelines.set(key, hit);
+    return hit;
+  }
+
+  #ensurePass(): GPUComputePassEncoder {
+    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
+    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
+    return this.#pass;
+  }
+
+  #endPass(): GPUCommandEncoder {
+    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    return this.#encoder;
+  }
+
+  /**
+   * Records one dispatch. Binding 0 is the uniform block when `uniforms` is given; storage buffers
+   * take bindings 1, 2, … in the order of `buffers`, or the binding numbers given as keys of a record
+   * (kernels whose entry points share one binding table).
+   *
+   * @example
+   * gpu.dispatch({ file: "elementwise", entry: "add", types: { ST: "f32" } }, [a, b, out], [groups], u);
+   */
+  dispatch(spec: KernelSpec, buffers: Binding[] | Record<number, Binding>, grid: number[], uniforms?: Uniforms): void {
+    const { pipeline, layout, name } = this.#pipeline(spec);
+    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
+    const [x, y = 1, z = 1] = grid;
+    if (!(x >= 1 && y >= 1 && z >= 1 && x <= maxDim && y <= maxDim && z <= maxDim)) {
+      throw new Error(`kernel ${name}: dispatch grid [${grid}] outside 1..${maxDim} per dimension`);
+    }
+    if (this.debug) {
+      this.flush();
+      this.device.pushErrorScope("validation");
+      this.device.pushErrorScope("out-of-memory");
+    }
+    const entries: GPUBindGroupEntry[] = [];
+    if (uniforms) entries.push({ binding: 0, resource: { buffer: this.#arena, ...this.#stageUniforms(uniforms) } });
+    const list: [number, Binding][] = Array.isArray(buffers)
+      ? buffers.map((b, i) => [i + 1, b])
+      : Object.entries(buffers).map(([k, b]) => [Number(k), b]);
+    for (const [binding, b] of list) entries.push({ binding, resource: "buffer" in b ? b : { buffer: b } });
+    const group = this.device.createBindGroup({ layout, entries, label: name });
+    const pass = this.#ensurePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(x, y, z);
+    this.#lastKernel = name;
+    this.#dispatches++;
+    if (this.debug) {
+      this.flush();
+      const check = (e: GPUError | null) => {
+        if (e) this.#errors.push(`kernel ${name} grid [${grid}]: ${e.message}`);
+      };
+      this.#pendingScopes.push(this.device.popErrorScope().then(check), this.device.popErrorScope().then(check));
+    }
+  }
+
+  #stageUniforms(u: Uniforms): { offset: number; size: number } {
+    const bytes = u.bytes();
+    let offset = Math.ceil(this.#arenaUsed / this.#uniformAlign) * this.#uniformAlign;
+    if (offset + bytes.byteLength > UNIFORM_ARENA_BYTES) {
+      this.flush();
+      offset = 0;
+    }
+    this.#arenaHost.set(bytes, offset);
+    this.#arenaUsed = offset + bytes.byteLength;
+    return { offset, size: bytes.byteLength };
+  }
+
+  /** Records a buffer-to-buffer copy (ends the open compute pass). Offsets and size multiples of 4. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.#endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+  }
+
+  /** Records a zero-fill of a buffer range (ends the open compute pass). */
+  clear(buffer: GPUBuffer, offset = 0, size?: number): void {
+    this.#endPass().clearBuffer(buffer, offset, size);
+  }
+
+  /** Submits everything recorded so far. Does not wait. */
+  flush(): void {
+    if (!this.#encoder) return;
+    const encoder = this.#endPass();
+    this.#encoder = null;
+    if (this.#arenaUsed > 0) {
+      // Queue writes land before the submit that follows them and after every earlier submit, so the
+      // one arena can be rewritten per batch.
+      this.device.queue.writeBuffer(this.#arena, 0, this.#arenaHost, 0, Math.ceil(this.#arenaUsed / 4) * 4);
+      this.#arenaUsed = 0;
+    }
+    this.device.queue.submit([encoder.finish()]);
+    this.pool.collect();
+  }
+
+  /** Submits pending work, then frees every pooled buffer not in use. */
+  trim(): void {
+    this.flush();
+    this.pool.trim();
+  }
+
+  /**
+   * Copies host data into a buffer. Flushes first: a queue write would otherwise overtake dispatches
+   * that are recorded but not yet submitted and still read the old contents.
+   */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    this.flush();
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    const whole = bytes.byteLength - (bytes.byteLength % 4);
+    if (whole > 0) this.device.queue.writeBuffer(buffer, offset, bytes, 0, whole);
+    if (whole < bytes.byteLength) {
+      // writeBuffer needs sizes in multiples of 4: pad the tail (the pool rounds buffers up anyway).
+      const tail = new Uint8Array(4);
+      tail.set(bytes.subarray(whole));
+      this.device.queue.writeBuffer(buffer, offset + whole, tail);
+    }
+  }
+
+  /** Reads several buffer ranges back with one map (each map costs ≥ 10 ms in Deno). */
+  async readMany(ranges: { buffer: GPUBuffer; offset?: number; size: number }[]): Promise<ArrayBuffer[]> {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const r of ranges) {
+      offsets.push(total);
+      total += Math.ceil(r.size / 4) * 4;
+    }
+    const staging = this.device.createBuffer({
+      size: Math.max(4, total),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const encoder = this.#endPass();
+    ranges.forEach((r, i) => {
+      encoder.copyBufferToBuffer(r.buffer, r.offset ?? 0, staging, offsets[i], Math.ceil(r.size / 4) * 4);
+    });
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const all = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    await this.#raiseErrors();
+    return ranges.map((r, i) => all.slice(offsets[i], offsets[i] + r.size));
+  }
+
+  /** Reads one buffer range back. */
+  async read(buffer: GPUBuffer, size: number, offset = 0): Promise<ArrayBuffer> {
+    return (await this.readMany([{ buffer, offset, size }]))[0];
+  }
+
+  /** Flushes and waits until the GPU has finished everything submitted. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.#raiseErrors();
+  }
+
+  async #raiseErrors(): Promise<void> {
+    if (this.#pendingScopes.length) {
+      const scopes = this.#pendingScopes;
+      this.#pendingScopes = [];
+      await Promise.all(scopes);
+    }
+    if (this.#errors.length) {
+      const errs = this.#errors;
+      this.#errors = [];
+      throw new Error(`WebGPU error: ${errs.join("\n")}`);
+    }
+  }
+
+  /** Releases the device. The Gpu must not be used afterwards. */
+  destroy(): void {
+    this.trim();
+    this.#arena.destroy();
+    this.device.destroy();
+  }
+}

@@ -1,0 +1,1 @@
+export { add, axpy, cast, fill, mul, reshape, scale } from "./elementwise.ts";
