@@ -55,7 +55,7 @@ export function poisoned(gpu: Gpu, shape: number[], dtype: DType = "f32"): Tenso
 /** Random values in [lo, hi), rounded to f16 when the storage is f16 so the reference sees the same input. */
 export function randomData(rng: Rng, n: number, dtype: DType = "f32", lo = -1, hi = 1): Float32Array {
   const a = rng.uniformArray(n, lo, hi);
-  if (dtype === "f16") for (let i = 0; i < n; i++) a[i] = Math.f16round(a[i]);
+  if (dtype === "f16") { for (let i = 0; i < n; i++) a[i] = Math.f16round(a[i]); }
   return a;
 }
 

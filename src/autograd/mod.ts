@@ -1,1 +1,10 @@
-export { accumulate, backward, type BackwardFn, grid1d, isGradEnabled, type Node, noGrad, record } from "./tape.ts";
+export {
+  accumulate,
+  backward,
+  type BackwardFn,
+  grid1d,
+  isGradEnabled,
+  type Node,
+  noGrad,
+  record,
+} from "./tape.ts";

@@ -65,7 +65,10 @@ export function accumulate(dst: Tensor, src: Tensor): void {
   }
   const gpu = dst.gpu;
   const u = new Uniforms().u32(dst.size).f32(1);
-  gpu.dispatch({ file: "elementwise", entry: "axpy", types: { ST: "f32", DT: "f32" } }, { 4: dst.buffer, 2: src.buffer }, [
+  gpu.dispatch({ file: "elementwise", entry: "axpy", types: { ST: "f32", DT: "f32" } }, {
+    4: dst.buffer,
+    2: src.buffer,
+  }, [
     ...grid1d(dst.size, 256, gpu.device.limits.maxComputeWorkgroupsPerDimension),
   ], u);
 }
@@ -87,8 +90,12 @@ export function grid1d(n: number, perGroup: number, maxDim = 65535): [number, nu
  * backward(loss); // every parameter with requiresGrad now has .grad
  */
 export function backward(root: Tensor, gradient?: Tensor): void {
-  if (!root.requiresGrad) throw new Error("backward: the tensor does not require grad (no parameter feeds it)");
-  if (!gradient && root.size !== 1) throw new Error(`backward: root has shape [${root.shape}]; pass a gradient`);
+  if (!root.requiresGrad) {
+    throw new Error("backward: the tensor does not require grad (no parameter feeds it)");
+  }
+  if (!gradient && root.size !== 1) {
+    throw new Error(`backward: root has shape [${root.shape}]; pass a gradient`);
+  }
 
   // Iterative DFS post-order: deep graphs (80 layers × dozens of ops) would overflow recursion.
   const order: Tensor[] = [];
@@ -104,7 +111,7 @@ export function backward(root: Tensor, gradient?: Tensor): void {
     seen.add(t);
     stack.push([t, true]);
     const node = t.node as Node | null;
-    if (node) for (const x of node.inputs) if (x.requiresGrad && !seen.has(x)) stack.push([x, false]);
+    if (node) { for (const x of node.inputs) if (x.requiresGrad && !seen.has(x)) stack.push([x, false]); }
   }
 
   const grads = new Map<Tensor, Tensor>();
@@ -128,7 +135,9 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       // Two inputs must never share one gradient buffer: accumulating into one would change the other.
       if (gin.slice(0, k).some((o) => o && sharesStorage(o, gx!))) gx = gin[k] = clone(gx);
       if (gx.size !== x.size) {
-        throw new Error(`backward: op ${node.name} gave a gradient of shape [${gx.shape}] for input [${x.shape}]`);
+        throw new Error(
+          `backward: op ${node.name} gave a gradient of shape [${gx.shape}] for input [${x.shape}]`,
+        );
       }
       const prev = grads.get(x);
       if (prev) {

@@ -45,7 +45,9 @@ const LIMITS: (keyof GPUSupportedLimits)[] = [
  */
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const gpuApi = (globalThis.navigator as Navigator & { gpu?: GPU }).gpu;
-  const adapter = await gpuApi?.requestAdapter({ powerPreference: opts.powerPreference ?? "high-performance" });
+  const adapter = await gpuApi?.requestAdapter({
+    powerPreference: opts.powerPreference ?? "high-performance",
+  });
   if (!adapter) throw new NoAdapterError();
 
   const requiredLimits: Record<string, number> = {};

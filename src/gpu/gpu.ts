@@ -88,11 +88,15 @@ export class Gpu {
   sourceOf(spec: KernelSpec): string {
     const body = spec.source ?? KERNEL_SOURCES[spec.file ?? ""];
     if (body === undefined) {
-      throw new Error(`unknown kernel file "${spec.file}" (known: ${Object.keys(KERNEL_SOURCES).join(", ")})`);
+      throw new Error(
+        `unknown kernel file "${spec.file}" (known: ${Object.keys(KERNEL_SOURCES).join(", ")})`,
+      );
     }
     const types = Object.entries(spec.types ?? {});
     if (types.some(([, t]) => t === "f16") && !this.info.f16) {
-      throw new Error(`kernel ${spec.file ?? "inline"}: f16 storage requested but the adapter has no shader-f16`);
+      throw new Error(
+        `kernel ${spec.file ?? "inline"}: f16 storage requested but the adapter has no shader-f16`,
+      );
     }
     let head = types.some(([, t]) => t === "f16") ? "enable f16;\n" : "";
     for (const [name, t] of types) head += `alias ${name} = ${t};\n`;
@@ -121,9 +125,11 @@ export class Gpu {
       layout: "auto",
       compute: { module, entryPoint: entry, constants: overrides },
     });
-    this.#pendingScopes.push(this.device.popErrorScope().then((e) => {
-      if (e) this.#errors.push(`kernel ${name} failed to build: ${e.message}`);
-    }));
+    this.#pendingScopes.push(
+      this.device.popErrorScope().then((e) => {
+        if (e) this.#errors.push(`kernel ${name} failed to build: ${e.message}`);
+      }),
+    );
     hit = { pipeline, layout: pipeline.getBindGroupLayout(0), name };
     this.#pipelines.set(key, hit);
     return hit;
@@ -152,7 +158,12 @@ export class Gpu {
    * @example
    * gpu.dispatch({ file: "elementwise", entry: "add", types: { ST: "f32" } }, [a, b, out], [groups], u);
    */
-  dispatch(spec: KernelSpec, buffers: Binding[] | Record<number, Binding>, grid: number[], uniforms?: Uniforms): void {
+  dispatch(
+    spec: KernelSpec,
+    buffers: Binding[] | Record<number, Binding>,
+    grid: number[],
+    uniforms?: Uniforms,
+  ): void {
     const { pipeline, layout, name } = this.#pipeline(spec);
     const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
     const [x, y = 1, z = 1] = grid;
@@ -165,7 +176,9 @@ export class Gpu {
       this.device.pushErrorScope("out-of-memory");
     }
     const entries: GPUBindGroupEntry[] = [];
-    if (uniforms) entries.push({ binding: 0, resource: { buffer: this.#arena, ...this.#stageUniforms(uniforms) } });
+    if (uniforms) {
+      entries.push({ binding: 0, resource: { buffer: this.#arena, ...this.#stageUniforms(uniforms) } });
+    }
     const list: [number, Binding][] = Array.isArray(buffers)
       ? buffers.map((b, i) => [i + 1, b])
       : Object.entries(buffers).map(([k, b]) => [Number(k), b]);
@@ -182,7 +195,10 @@ export class Gpu {
       const check = (e: GPUError | null) => {
         if (e) this.#errors.push(`kernel ${name} grid [${grid}]: ${e.message}`);
       };
-      this.#pendingScopes.push(this.device.popErrorScope().then(check), this.device.popErrorScope().then(check));
+      this.#pendingScopes.push(
+        this.device.popErrorScope().then(check),
+        this.device.popErrorScope().then(check),
+      );
     }
   }
 

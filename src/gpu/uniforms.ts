@@ -21,7 +21,9 @@ export class Uniforms {
   }
 
   u32(v: number): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`Uniforms.u32: ${v} is not a u32`);
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new RangeError(`Uniforms.u32: ${v} is not a u32`);
+    }
     this.#grow();
     this.#view.setUint32(this.#n++ * 4, v, true);
     return this;

@@ -6,7 +6,14 @@ import { type DType, Uniforms } from "../gpu/mod.ts";
 import { Tensor } from "../tensor/mod.ts";
 import { grid1d, record } from "../autograd/mod.ts";
 
-function launch(entry: string, n: number, alpha: number, st: DType, bindings: Record<number, Tensor>, dt = st) {
+function launch(
+  entry: string,
+  n: number,
+  alpha: number,
+  st: DType,
+  bindings: Record<number, Tensor>,
+  dt = st,
+) {
   const gpu = Object.values(bindings)[0].gpu;
   const buffers: Record<number, GPUBuffer> = {};
   for (const [k, t] of Object.entries(bindings)) buffers[Number(k)] = t.buffer;

@@ -33,7 +33,13 @@ export class Tensor {
   /** Human-readable name (parameter path for weights). */
   name = "";
 
-  constructor(gpu: Gpu, shape: readonly number[], dtype: DType, buffer: GPUBuffer, opts: { persistent?: boolean } = {}) {
+  constructor(
+    gpu: Gpu,
+    shape: readonly number[],
+    dtype: DType,
+    buffer: GPUBuffer,
+    opts: { persistent?: boolean } = {},
+  ) {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`Tensor: bad shape [${shape}]`);
     }
@@ -46,7 +52,12 @@ export class Tensor {
   }
 
   /** Allocates an uninitialised tensor. `persistent` ones (weights, optimizer state) skip the scope. */
-  static empty(gpu: Gpu, shape: readonly number[], dtype: DType = "f32", opts: { persistent?: boolean } = {}) {
+  static empty(
+    gpu: Gpu,
+    shape: readonly number[],
+    dtype: DType = "f32",
+    opts: { persistent?: boolean } = {},
+  ) {
     const n = shape.reduce((a, b) => a * b, 1);
     const buffer = gpu.pool.acquire(Math.max(4, n * dtypeBytes(dtype)), { exact: opts.persistent });
     return new Tensor(gpu, shape, dtype, buffer, opts);
@@ -70,7 +81,12 @@ export class Tensor {
   }
 
   /** A tensor of zeros. */
-  static zeros(gpu: Gpu, shape: readonly number[], dtype: DType = "f32", opts: { persistent?: boolean } = {}) {
+  static zeros(
+    gpu: Gpu,
+    shape: readonly number[],
+    dtype: DType = "f32",
+    opts: { persistent?: boolean } = {},
+  ) {
     const t = Tensor.empty(gpu, shape, dtype, opts);
     gpu.clear(t.buffer);
     return t;
@@ -91,7 +107,9 @@ export class Tensor {
 
   /** Overwrites the contents from host data of the same length. */
   write(data: ArrayLike<number>): void {
-    if (data.length !== this.size) throw new Error(`Tensor.write: ${data.length} values for ${this.size} elements`);
+    if (data.length !== this.size) {
+      throw new Error(`Tensor.write: ${data.length} values for ${this.size} elements`);
+    }
     const host = toHost(this.dtype, data);
     this.gpu.write(this.buffer, host);
   }
@@ -202,8 +220,8 @@ function collect(v: unknown, out: Set<Tensor>, depth = 0): void {
   if (v instanceof Tensor) {
     out.add(v);
     if (v instanceof ReshapedTensor) out.add(v.base);
-  } else if (Array.isArray(v)) for (const x of v) collect(x, out, depth + 1);
-  else if (v instanceof Map) for (const x of v.values()) collect(x, out, depth + 1);
+  } else if (Array.isArray(v)) { for (const x of v) collect(x, out, depth + 1); }
+  else if (v instanceof Map) { for (const x of v.values()) collect(x, out, depth + 1); }
   else if (Object.getPrototypeOf(v) === Object.prototype) {
     for (const x of Object.values(v)) collect(x, out, depth + 1);
   }

@@ -34,7 +34,9 @@ Deno.test("cast f32 → f16 → f32 rounds like Math.f16round", async () => {
     const got = await back.read();
     const want = a.map((x) => Math.f16round(x));
     let same = 0;
-    for (let i = 0; i < a.length; i++) if (got[i] === want[i] || (!isFinite(got[i]) && !isFinite(want[i]))) same++;
+    for (let i = 0; i < a.length; i++) {
+      if (got[i] === want[i] || (!isFinite(got[i]) && !isFinite(want[i]))) same++;
+    }
     assertEquals(same, a.length, "exact f16 rounding");
   });
 });
