@@ -127,7 +127,8 @@ export function backward(root: Tensor, gradient?: Tensor): void {
     }
     if (!node.backward) throw new Error(`backward: op ${node.name} was already backpropagated (graph freed)`);
     const needs = node.inputs.map((x) => x.requiresGrad);
-    const gin = node.backward(g, needs);
+    // Rules run untaped: no higher-order gradients, and ops they call must not grow the graph.
+    const gin = noGrad(() => node.backward!(g, needs));
     node.backward = null;
     node.inputs.forEach((x, k) => {
       let gx = gin[k];

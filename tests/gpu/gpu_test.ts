@@ -1,0 +1,80 @@
+import { testGpu } from "../util.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
+import { bucketSize, createGpu, NoAdapterError, Uniforms } from "../../src/gpu/mod.ts";
+import { Tensor } from "../../src/tensor/mod.ts";
+
+Deno.test("pool buckets: ≥ request, multiples of 256, ≤ 19% waste above 1 KiB", () => {
+  for (const n of [1, 255, 256, 257, 1000, 4097, 123_457, 10_000_000]) {
+    const b = bucketSize(n);
+    assert(b >= n && b % 256 === 0, `bucket ${b} for ${n}`);
+    if (n > 1024) assert(b / n < 1.19 + 256 / n, `waste ${b / n} for ${n}`);
+  }
+});
+
+Deno.test("pool reuses released buffers and tracks bytes in use and peak", async () => {
+  const gpu = await testGpu();
+  const before = gpu.pool.stats;
+  const a = gpu.pool.acquire(5000);
+  const mid = gpu.pool.stats;
+  assertEquals(mid.buffersInUse, before.buffersInUse + 1);
+  gpu.pool.release(a);
+  const b = gpu.pool.acquire(4900); // same bucket → same buffer
+  assert(a === b, "same-bucket buffer is reused");
+  gpu.pool.release(b);
+  assertThrows(() => gpu.pool.release(b), /released twice/);
+  assert(gpu.pool.stats.peakBytesInUse >= mid.bytesInUse, "peak is tracked");
+});
+
+Deno.test("uniforms: u32/i32/f32 packed little-endian, padded to 16 bytes; bad u32 rejected", () => {
+  const bytes = new Uniforms().u32(7).i32(-2).f32(0.5).u32(1).u32(2).bytes();
+  assertEquals(bytes.byteLength, 32);
+  const dv = new DataView(bytes.buffer);
+  assertEquals([dv.getUint32(0, true), dv.getInt32(4, true), dv.getFloat32(8, true)], [7, -2, 0.5]);
+  assertThrows(() => new Uniforms().u32(-1), /not a u32/);
+});
+
+Deno.test("write/read round-trip odd byte lengths (f16 with an odd element count), readMany in one map", async () => {
+  const gpu = await testGpu();
+  const dtypes = gpu.info.f16 ? ["f16", "f32", "i32"] as const : ["f32", "i32"] as const;
+  const tensors = dtypes.map((d, i) => Tensor.from(gpu, [1.5, -2, 3 + i], [3], d));
+  const back = await gpu.readMany(tensors.map((t) => ({ buffer: t.buffer, size: t.bytes })));
+  assertEquals(back.map((b) => b.byteLength), tensors.map((t) => t.bytes));
+  for (const t of tensors) {
+    const v = [...await t.read()];
+    assertEquals(v.slice(0, 2), t.dtype === "i32" ? [1, -2] : [1.5, -2]);
+    t.dispose();
+  }
+});
+
+Deno.test("a validation error names the kernel that caused it", async () => {
+  for (const debug of [false, true]) {
+    const gpu = await createGpu({ debug });
+    const src = `@group(0) @binding(1) var<storage, read_write> o: array<f32>;
+      @compute @workgroup_size(1) fn main() { o[0] = 1.0; }`;
+    // Binding 2 does not exist in the shader: WebGPU rejects the bind group.
+    const buf = gpu.pool.acquire(256);
+    gpu.dispatch({ source: src }, { 2: buf }, [1]);
+    await assertRejects(() => gpu.sync(), debug ? /kernel inline:main/ : /last kernel recorded: inline:main/);
+    gpu.destroy();
+  }
+});
+
+Deno.test("a WGSL compile error names the kernel", async () => {
+  const gpu = await createGpu();
+  const buf = gpu.pool.acquire(256);
+  gpu.dispatch({ source: "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }" }, [buf], [1]);
+  await assertRejects(() => gpu.sync(), /kernel inline:main failed to build/);
+  gpu.destroy();
+});
+
+Deno.test("f16 kernels are refused with a clear message when the device lacks shader-f16", async () => {
+  const gpu = await createGpu({ disableF16: true });
+  assertEquals(gpu.info.f16, false);
+  assertThrows(() => gpu.sourceOf({ file: "elementwise", types: { ST: "f16" } }), /no shader-f16/);
+  gpu.destroy();
+});
+
+Deno.test("NoAdapterError tells the user how to get an adapter", () => {
+  const msg = new NoAdapterError().message;
+  assert(msg.includes("mesa-vulkan-drivers") && msg.includes("--enable-unsafe-webgpu"), msg);
+});
