@@ -79,3 +79,20 @@ export function reshape(a: Tensor, shape: readonly number[]): Tensor {
   const out = a.reshape(shape);
   return record(out, "reshape", [a], (g) => [g.reshape(a.shape)]);
 }
+
+/** a · s[0] where `s` is a [1] tensor on the GPU. Recorded for `a` only (s is treated as a constant). */
+export function mulScalar(a: Tensor, s: Tensor): Tensor {
+  if (s.size !== 1 || s.dtype !== a.dtype) {
+    throw new Error(`mulScalar: scalar must be [1] ${a.dtype}, got [${s.shape}] ${s.dtype}`);
+  }
+  const out = Tensor.empty(a.gpu, a.shape, a.dtype);
+  launch("mul_scalar", a.size, 0, a.dtype, { 1: a, 2: s, 3: out });
+  return record(out, "mul_scalar", [a], (g) => [mulScalar(g, s)]);
+}
+
+/** 1 / max(count, 1) elementwise (f32): the denominator of a mean whose count lives on the GPU. */
+export function invCount(count: Tensor): Tensor {
+  const out = Tensor.empty(count.gpu, count.shape, count.dtype);
+  launch("inv_count", count.size, 0, count.dtype, { 1: count, 3: out });
+  return out;
+}

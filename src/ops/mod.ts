@@ -1,1 +1,1 @@
-export { add, axpy, cast, fill, mul, reshape, scale } from "./elementwise.ts";
+export { add, axpy, cast, fill, invCount, mul, mulScalar, reshape, scale } from "./elementwise.ts";

@@ -1,6 +1,6 @@
 import { assertClose, poisoned, randomData, storageTypes, testGpu, tolFor } from "../util.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
-import { add, cast, mul, scale } from "../../src/ops/elementwise.ts";
+import { add, cast, invCount, mul, mulScalar, scale } from "../../src/ops/elementwise.ts";
 import { assertEquals } from "../assert.ts";
 
 const SIZES = [1, 7, 33, 257, 70_001];
@@ -47,4 +47,14 @@ Deno.test("poisoned outputs read back as NaN", async () => {
   const v = await t.read();
   assertEquals([...v].every(Number.isNaN), true);
   t.dispose();
+});
+
+Deno.test("mulScalar multiplies by a GPU scalar and backpropagates; invCount guards zero", async () => {
+  const gpu = await testGpu();
+  await tidy(async () => {
+    const a = Tensor.from(gpu, [1, -2, 3.5], [3]);
+    const s = Tensor.from(gpu, [0.25], [1]);
+    assertClose(await mulScalar(a, s).read(), [0.25, -0.5, 0.875], 1e-7, "mulScalar");
+    assertClose(await invCount(Tensor.from(gpu, [4, 0, 0.5], [3])).read(), [0.25, 1, 1], 1e-7, "invCount");
+  });
 });
