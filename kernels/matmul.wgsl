@@ -1,0 +1,281 @@
+// matmul — batched, register-tiled C = alpha·op(A)·op(B) + beta·C + bias, f32 accumulation.
+//
+//   op(A) is [M, K]: A stored [M, K] (TRANS_A false) or [K, M] (TRANS_A true), row-major.
+//   op(B) is [K, N]: B stored [K, N] (TRANS_B false) or [N, K] (TRANS_B true, nn.Linear weight layout).
+//   Batch z = b·S + s: b is the batch index (A at b·strideA, B at b·strideB; stride 0 = shared),
+//   s the split-K slice: it sums k in [s·kChunk, min(K, (s+1)·kChunk)) and writes C at z·M·N.
+//   Split-K (S > 1) writes partial sums (alpha 1, beta 0, no bias) to a scratch buffer that
+//   `splitk_reduce` then sums into the real output with the epilogue.
+//
+// Bindings (group 0): 0 uniform Params (below)
+//   main/simple:   1 A: array<TA> read [batch|1, M, K]   2 B: array<TB> read [batch|1, K, N]
+//                  3 C: array<f32> read_write [batch·S, M, N]   4 bias: array<TBIAS> read [N] (any buffer
+//                  when hasBias = 0)
+//   splitk_reduce: 5 part: array<f32> read [batch·S, M, N]   3 C   4 bias
+//   colsum:        1 A (TA = f32) read [M, N] as rows × cols   3 C write [N]   (bias gradient)
+// Types: TA, TB (f32 or f16 storage), TBIAS; aliases prepended by the runtime.
+//
+// Tiling: workgroup TX·TY threads computes a BM×BN = (8·TY)×(8·TX) tile of C; each thread an 8×8 block
+// held in 16 vec4 registers: rows ty·4+i and BM/2+ty·4+i, columns tx·4+j and BN/2+tx·4+j (the two
+// halves keep each warp's shared-memory reads conflict-free). K is walked in BK-deep slabs staged in
+// shared memory, A transposed (As[k][m]) and B as Bs[k][n], so the inner loop reads 4 vec4 and does
+// 64 FMAs per k. Rows are padded by PAD vec4 so the transposing stores hit distinct banks.
+// `main` double-buffers: slab t+1 is fetched into registers while slab t is multiplied (one barrier
+// per slab); needs 8·BK/TX and 8·BK/TY ≤ 16. `simple` is single-buffered (any tile shape).
+// Grid: (ceil(N/BN), ceil(M/BM), batch·S). Every global access is bounds-checked: any M, N, K works.
+// splitk_reduce / colsum: workgroup 256, grid1d over batch·M·N / N (x + y·nx·256).
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  S: u32,
+  kChunk: u32,
+  strideA: u32,
+  strideB: u32,
+  alpha: f32,
+  beta: f32,
+  hasBias: u32,
+}
+
+override TX: u32 = 16u;
+override TY: u32 = 16u;
+override BK: u32 = 16u;
+override PAD: u32 = 1u;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+override NT: u32 = TX * TY;
+override BM: u32 = 8u * TY;
+override BN: u32 = 8u * TX;
+override SA: u32 = BM / 4u + PAD; // vec4 stride of one k row of As
+override SB: u32 = BN / 4u + PAD;
+override LA: u32 = BM * BK / NT; // A elements each thread stages per slab (main)
+override LB: u32 = BN * BK / NT;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> A: array<TA>;
+@group(0) @binding(2) var<storage, read> B: array<TB>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<TBIAS>;
+@group(0) @binding(5) var<storage, read> part: array<f32>;
+
+var<workgroup> As: array<vec4<f32>, 2u * BK * SA>;
+var<workgroup> Bs: array<vec4<f32>, 2u * BK * SB>;
+
+var<private> c0: vec4<f32>;
+var<private> c1: vec4<f32>;
+var<private> c2: vec4<f32>;
+var<private> c3: vec4<f32>;
+var<private> c4: vec4<f32>;
+var<private> c5: vec4<f32>;
+var<private> c6: vec4<f32>;
+var<private> c7: vec4<f32>;
+var<private> c8: vec4<f32>;
+var<private> c9: vec4<f32>;
+var<private> c10: vec4<f32>;
+var<private> c11: vec4<f32>;
+var<private> c12: vec4<f32>;
+var<private> c13: vec4<f32>;
+var<private> c14: vec4<f32>;
+var<private> c15: vec4<f32>;
+
+// Per-workgroup origin, set once at entry.
+var<private> m0: u32;
+var<private> n0: u32;
+var<private> aBase: u32;
+var<private> bBase: u32;
+var<private> kEnd: u32;
+
+// Slab element e of A (e < BM·BK): which (m, k) it is. The memory-contiguous index varies fastest
+// so consecutive threads read consecutive addresses.
+fn aCoord(e: u32) -> vec2<u32> {
+  if (TRANS_A) { return vec2(e % BM, e / BM); }
+  return vec2(e / BK, e % BK);
+}
+
+fn bCoord(e: u32) -> vec2<u32> {
+  if (TRANS_B) { return vec2(e / BK, e % BK); }
+  return vec2(e % BN, e / BN);
+}
+
+fn loadA(e: u32, k0: u32) -> f32 {
+  let mk = aCoord(e);
+  let row = m0 + mk.x;
+  let k = k0 + mk.y;
+  if (row >= p.M || k >= kEnd) { return 0.0; }
+  if (TRANS_A) { return f32(A[aBase + k * p.M + row]); }
+  return f32(A[aBase + row * p.K + k]);
+}
+
+fn loadB(e: u32, k0: u32) -> f32 {
+  let nk = bCoord(e);
+  let col = n0 + nk.x;
+  let k = k0 + nk.y;
+  if (col >= p.N || k >= kEnd) { return 0.0; }
+  if (TRANS_B) { return f32(B[bBase + col * p.K + k]); }
+  return f32(B[bBase + k * p.N + col]);
+}
+
+fn storeA(buf: u32, e: u32, v: f32) {
+  let mk = aCoord(e);
+  As[(buf * BK + mk.y) * SA + mk.x / 4u][mk.x % 4u] = v;
+}
+
+fn storeB(buf: u32, e: u32, v: f32) {
+  let nk = bCoord(e);
+  Bs[(buf * BK + nk.y) * SB + nk.x / 4u][nk.x % 4u] = v;
+}
+
+// One k step of the 8×8 register block from slab `buf`.
+fn fmaStep(buf: u32, kk: u32, tx: u32, ty: u32) {
+  let ra = (buf * BK + kk) * SA + ty;
+  let rb = (buf * BK + kk) * SB + tx;
+  let a0 = As[ra];
+  let a1 = As[ra + TY];
+  let b0 = Bs[rb];
+  let b1 = Bs[rb + TX];
+  c0 = fma(vec4(a0.x), b0, c0);
+  c1 = fma(vec4(a0.x), b1, c1);
+  c2 = fma(vec4(a0.y), b0, c2);
+  c3 = fma(vec4(a0.y), b1, c3);
+  c4 = fma(vec4(a0.z), b0, c4);
+  c5 = fma(vec4(a0.z), b1, c5);
+  c6 = fma(vec4(a0.w), b0, c6);
+  c7 = fma(vec4(a0.w), b1, c7);
+  c8 = fma(vec4(a1.x), b0, c8);
+  c9 = fma(vec4(a1.x), b1, c9);
+  c10 = fma(vec4(a1.y), b0, c10);
+  c11 = fma(vec4(a1.y), b1, c11);
+  c12 = fma(vec4(a1.z), b0, c12);
+  c13 = fma(vec4(a1.z), b1, c13);
+  c14 = fma(vec4(a1.w), b0, c14);
+  c15 = fma(vec4(a1.w), b1, c15);
+}
+
+fn epilogueValue(idx: u32, col: u32, acc: f32) -> f32 {
+  var v = p.alpha * acc;
+  // beta = 0 must not read C: it may hold garbage (NaN · 0 = NaN).
+  if (p.beta != 0.0) { v += p.beta * C[idx]; }
+  if (p.hasBias != 0u) { v += f32(bias[col]); }
+  return v;
+}
+
+fn store4(cBase: u32, row: u32, col: u32, v: vec4<f32>) {
+  if (row >= p.M) { return; }
+  let base = cBase + row * p.N;
+  for (var j = 0u; j < 4u; j++) {
+    if (col + j < p.N) { C[base + col + j] = epilogueValue(base + col + j, col + j, v[j]); }
+  }
+}
+
+fn writeBlock(z: u32, tx: u32, ty: u32) {
+  let cBase = z * p.M * p.N;
+  let r0 = m0 + ty * 4u;
+  let r1 = m0 + BM / 2u + ty * 4u;
+  let q0 = n0 + tx * 4u;
+  let q1 = n0 + BN / 2u + tx * 4u;
+  store4(cBase, r0, q0, c0);
+  store4(cBase, r0, q1, c1);
+  store4(cBase, r0 + 1u, q0, c2);
+  store4(cBase, r0 + 1u, q1, c3);
+  store4(cBase, r0 + 2u, q0, c4);
+  store4(cBase, r0 + 2u, q1, c5);
+  store4(cBase, r0 + 3u, q0, c6);
+  store4(cBase, r0 + 3u, q1, c7);
+  store4(cBase, r1, q0, c8);
+  store4(cBase, r1, q1, c9);
+  store4(cBase, r1 + 1u, q0, c10);
+  store4(cBase, r1 + 1u, q1, c11);
+  store4(cBase, r1 + 2u, q0, c12);
+  store4(cBase, r1 + 2u, q1, c13);
+  store4(cBase, r1 + 3u, q0, c14);
+  store4(cBase, r1 + 3u, q1, c15);
+}
+
+// Sets the workgroup origin; returns the first k of this split-K slice.
+fn setup(wg: vec3<u32>) -> u32 {
+  let b = wg.z / p.S;
+  let s = wg.z % p.S;
+  m0 = wg.y * BM;
+  n0 = wg.x * BN;
+  aBase = b * p.strideA;
+  bBase = b * p.strideB;
+  let kBeg = s * p.kChunk;
+  kEnd = min(p.K, kBeg + p.kChunk);
+  return kBeg;
+}
+
+@compute @workgroup_size(NT)
+fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let tx = tid % TX;
+  let ty = tid / TX;
+  let kBeg = setup(wg);
+  let nTiles = (max(kEnd, kBeg) - kBeg + BK - 1u) / BK;
+  var ra: array<f32, 16>;
+  var rb: array<f32, 16>;
+  if (nTiles > 0u) {
+    for (var i = 0u; i < LA; i++) { storeA(0u, tid + i * NT, loadA(tid + i * NT, kBeg)); }
+    for (var i = 0u; i < LB; i++) { storeB(0u, tid + i * NT, loadB(tid + i * NT, kBeg)); }
+  }
+  workgroupBarrier();
+  for (var t = 0u; t < nTiles; t++) {
+    let cur = t % 2u;
+    let more = t + 1u < nTiles;
+    if (more) {
+      let k1 = kBeg + (t + 1u) * BK;
+      for (var i = 0u; i < LA; i++) { ra[i] = loadA(tid + i * NT, k1); }
+      for (var i = 0u; i < LB; i++) { rb[i] = loadB(tid + i * NT, k1); }
+    }
+    for (var kk = 0u; kk < BK; kk++) { fmaStep(cur, kk, tx, ty); }
+    if (more) {
+      for (var i = 0u; i < LA; i++) { storeA(1u - cur, tid + i * NT, ra[i]); }
+      for (var i = 0u; i < LB; i++) { storeB(1u - cur, tid + i * NT, rb[i]); }
+    }
+    workgroupBarrier();
+  }
+  writeBlock(wg.z, tx, ty);
+}
+
+@compute @workgroup_size(NT)
+fn simple(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let tx = tid % TX;
+  let ty = tid / TX;
+  let kBeg = setup(wg);
+  for (var k0 = kBeg; k0 < kEnd; k0 += BK) {
+    for (var e = tid; e < BM * BK; e += NT) { storeA(0u, e, loadA(e, k0)); }
+    for (var e = tid; e < BN * BK; e += NT) { storeB(0u, e, loadB(e, k0)); }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) { fmaStep(0u, kk, tx, ty); }
+    workgroupBarrier();
+  }
+  writeBlock(wg.z, tx, ty);
+}
+
+fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * 256u;
+}
+
+// C[b, i] = alpha · Σ_s part[b·S + s, i] + beta · C[b, i] + bias[i % N], over batch·M·N elements
+// (the batch count is implied by the grid; M·N per batch).
+@compute @workgroup_size(256)
+fn splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(gid, nwg);
+  let mn = p.M * p.N;
+  if (i >= p.strideA) { return; } // strideA carries batch·M·N here
+  let b = i / mn;
+  let r = i % mn;
+  var acc = 0.0;
+  for (var s = 0u; s < p.S; s++) { acc += part[(b * p.S + s) * mn + r]; }
+  C[i] = epilogueValue(i, r % p.N, acc);
+}
+
+// C[n] = Σ_r A[r, n] for r < M (bias gradient: column sums of dC with batch folded into M).
+@compute @workgroup_size(256)
+fn colsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n = flat(gid, nwg);
+  if (n >= p.N) { return; }
+  var acc = 0.0;
+  for (var r = 0u; r < p.M; r++) { acc += f32(A[r * p.N + n]); }
+  C[n] = acc;
+}
