@@ -118,7 +118,10 @@ function gemm(g: Gemm): void {
   const skinny = g.M <= tuning.skinnyM;
   const t = skinny ? tuning.skinny : tuning;
   const entry = skinny ? "simple" : tuning.entry;
-  if (entry === "main" && (8 * t.BK / t.TX > 16 || 8 * t.BK / t.TY > 16 || (8 * t.BK) % t.TX || (8 * t.BK) % t.TY)) {
+  if (
+    entry === "main" &&
+    (8 * t.BK / t.TX > 16 || 8 * t.BK / t.TY > 16 || (8 * t.BK) % t.TX || (8 * t.BK) % t.TY)
+  ) {
     throw new Error(`matmul: tile TX=${t.TX} TY=${t.TY} BK=${t.BK} does not fit the double-buffered kernel`);
   }
   const [BM, BN] = [8 * t.TY, 8 * t.TX];
@@ -262,10 +265,17 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * @example
  * matmulInto(y, h, loraB, { transB: true, alpha: scale, beta: 1 }); // y += scale · h · Bᵀ
  */
-export function matmulInto(out: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions & { beta?: number } = {}): void {
+export function matmulInto(
+  out: Tensor,
+  a: Tensor,
+  b: Tensor,
+  opts: MatmulOptions & { beta?: number } = {},
+): void {
   const p = plan(a, b, opts);
   if (out.dtype !== "f32" || out.size !== p.batch * p.M * p.N) {
-    throw new Error(`matmulInto: out [${out.shape}] ${out.dtype} must be f32 [${[...p.batchDims, p.M, p.N]}]`);
+    throw new Error(
+      `matmulInto: out [${out.shape}] ${out.dtype} must be f32 [${[...p.batchDims, p.M, p.N]}]`,
+    );
   }
   launch(out, a, b, p, opts, opts.beta ?? 0);
 }

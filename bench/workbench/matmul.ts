@@ -1,0 +1,152 @@
+/**
+ * Matmul tuning workbench (run on the GPU box): times tile variants of the tiled kernel on 4096³ in
+ * every layout, GEMV lane counts and split-K targets, and checks each variant's output on an awkward
+ * shape against float64 samples. Prints one markdown table; `--quick` runs fewer variants.
+ *
+ *   deno run -A bench/workbench/matmul.ts [--quick] [--n 4096]
+ */
+import { parseArgs } from "node:util";
+import { createGpu, type DType } from "../../src/gpu/mod.ts";
+import { Rng, Tensor } from "../../src/tensor/mod.ts";
+import { matmulInto, type MatmulTuning, setMatmulTuning } from "../../src/ops/matmul.ts";
+import { timeCase } from "../harness.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { quick: { type: "boolean", default: false }, n: { type: "string", default: "4096" } },
+});
+const gpu = await createGpu();
+console.error(`adapter: ${gpu.info.description}`);
+const defaults = setMatmulTuning({});
+const n = Number(values.n);
+
+interface Shape {
+  label: string;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  tb?: DType;
+}
+
+function make(s: Shape, seed: number) {
+  const rng = new Rng(seed);
+  const a = rng.uniformArray(s.M * s.K), b = rng.uniformArray(s.K * s.N);
+  if (s.tb === "f16") { for (let i = 0; i < b.length; i++) b[i] = Math.f16round(b[i]); }
+  const ta = Tensor.from(gpu, a, s.transA ? [s.K, s.M] : [s.M, s.K], "f32", { persistent: true });
+  const tb = Tensor.from(gpu, b, s.transB ? [s.N, s.K] : [s.K, s.N], s.tb ?? "f32", { persistent: true });
+  const tc = Tensor.empty(gpu, [s.M, s.N], "f32", { persistent: true });
+  const run = () => matmulInto(tc, ta, tb, { transA: s.transA, transB: s.transB });
+  return { a, b, ta, tb, tc, run, dispose: () => [ta, tb, tc].forEach((t) => t.dispose()) };
+}
+
+/** Max relative error of 256 sampled outputs against float64 (relative to the row's scale). */
+async function check(s: Shape): Promise<number> {
+  const m = make(s, 3);
+  m.run();
+  const c = await m.tc.read();
+  const rng = new Rng(5);
+  let worst = 0;
+  for (let t = 0; t < 256; t++) {
+    const i = Math.floor(rng.next() * s.M), j = Math.floor(rng.next() * s.N);
+    let acc = 0, mag = 0;
+    for (let k = 0; k < s.K; k++) {
+      const x = s.transA ? m.a[k * s.M + i] : m.a[i * s.K + k];
+      const y = s.transB ? m.b[j * s.K + k] : m.b[k * s.N + j];
+      acc += x * y;
+      mag += Math.abs(x * y);
+    }
+    const e = Math.abs(c[i * s.N + j] - acc) / mag;
+    worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
+  }
+  m.dispose();
+  return worst;
+}
+
+const rows: string[] = [];
+async function bench(
+  variant: string,
+  t: Partial<MatmulTuning>,
+  shapes: Shape[],
+  checkShape?: (s: Shape) => Shape,
+) {
+  setMatmulTuning({ ...defaults, ...t });
+  for (const s of shapes) {
+    let err = "";
+    try {
+      if (checkShape) err = (await check(checkShape(s))).toExponential(1);
+      const m = make(s, 1);
+      const r = await timeCase(gpu, {
+        name: s.label,
+        size: `${s.M}x${s.N}x${s.K}`,
+        flops: 2 * s.M * s.N * s.K,
+        bytes: s.M * s.K * 4 + s.K * s.N * (s.tb === "f16" ? 2 : 4) + s.M * s.N * 4,
+        setup: () => m,
+      }, 400);
+      rows.push(
+        `| ${variant} | ${s.label} | ${r.size} | ${r.ms.toFixed(3)} | ${r.tflops.toFixed(2)} | ${
+          r.tbps.toFixed(2)
+        } | ${err} |`,
+      );
+    } catch (e) {
+      rows.push(`| ${variant} | ${s.label} | ${s.M}x${s.N}x${s.K} | FAIL | | | ${String(e).slice(0, 80)} |`);
+    }
+    console.error(rows[rows.length - 1]);
+  }
+}
+
+const big: Shape[] = [
+  { label: "f32 A·B", M: n, N: n, K: n },
+  { label: "f32 A·Bᵀ", M: n, N: n, K: n, transB: true },
+  { label: "f32 Aᵀ·B", M: n, N: n, K: n, transA: true },
+  { label: "f16-B A·B", M: n, N: n, K: n, tb: "f16" },
+];
+const awkward = (s: Shape): Shape => ({ ...s, M: 515, N: 771, K: 257 });
+const tiles: [string, Partial<MatmulTuning>][] = [
+  ["main 128x128 BK16", {}],
+  ["main 128x128 BK8", { BK: 8 }],
+  ["main 128x128 BK32", { BK: 32 }],
+  ["simple 128x128 BK16", { entry: "simple" }],
+  ["main 128x128 BK16 PAD0", { PAD: 0 }],
+  ["main 64x256 BK16", { TX: 32, TY: 8 }],
+  ["main 256x64 BK16", { TX: 8, TY: 32 }],
+  ["main 256x128 BK8 (512 thr)", { TX: 16, TY: 32, BK: 8 }],
+  ["main 128x256 BK8 (512 thr)", { TX: 32, TY: 16, BK: 8 }],
+];
+for (const [name, t] of values.quick ? tiles.slice(0, 2) : tiles) await bench(name, t, big, awkward);
+
+const ffn = n === 4096 ? 14336 : 2 * n; // Llama-3-8B / Mistral-7B MLP width at n = 4096
+const T = n === 4096 ? 2048 : n / 2;
+const gemv: Shape[] = [
+  { label: "gemv f16-B decode", M: 1, N: ffn, K: n, transB: true, tb: "f16" },
+  { label: "gemv f16-B 4 rows", M: 4, N: ffn, K: n, transB: true, tb: "f16" },
+  { label: "gemv f16-B 16 rows", M: 16, N: ffn, K: n, transB: true, tb: "f16" },
+];
+const gemvCheck = (s: Shape): Shape => ({ ...s, N: 1031, K: 1028 });
+for (const lanes of [32, 8, 16, 64, 128]) {
+  await bench(`gemv LANES ${lanes}`, { gemvLanes: lanes }, gemv, gemvCheck);
+}
+await bench("skinny tiled (no gemv)", { gemvM: 0 }, gemv, gemvCheck);
+await bench("skinny tiled TX32 (no gemv)", { gemvM: 0, skinny: { TX: 32, TY: 2, BK: 16 } }, gemv, gemvCheck);
+
+const lora: Shape[] = [
+  { label: "lora x·Aᵀ", M: T, N: 64, K: n, transB: true },
+  { label: "lora h·Bᵀ", M: T, N: n, K: 64, transB: true },
+  { label: "lora dA=dCᵀ·x", M: 64, N: n, K: T, transA: true },
+  { label: "lora dB=dCᵀ·h", M: n, N: 64, K: T, transA: true },
+];
+const loraCheck = (s: Shape): Shape => s;
+for (const target of [128, 264, 528, 1]) {
+  await bench(
+    `split target ${target}`,
+    { splitTarget: target },
+    lora,
+    target === 128 ? loraCheck : undefined,
+  );
+}
+
+console.log("| variant | case | size | ms | TFLOP/s | TB/s | max rel err (awkward shape) |");
+console.log("|---|---|---|---:|---:|---:|---:|");
+console.log(rows.join("\n"));
+gpu.destroy();
