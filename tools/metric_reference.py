@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Reference values for webtune's evaluation metrics, computed with the real Python libraries.
+
+Reads tests/eval/fixtures/pairs.jsonl ({"id", "lang", "prediction", "reference"} per line) and writes
+a JSON file that tests/eval/metrics_test.ts compares our TypeScript metrics against (to 1e-6).
+
+Libraries (each optional: a missing one is recorded under "missing" and its values are skipped):
+  sacrebleu      corpus_bleu / sentence_bleu with tokenize="13a" and "zh", and its tokenizers
+  torchmetrics   SacreBLEUScore (13a, zh) as a second opinion on corpus BLEU
+  nltk           sentence_bleu(..., SmoothingFunction().method3) on characters (LLaMA-Factory bleu-4)
+  jieba          jieba.cut (LLaMA-Factory's segmentation for ROUGE)
+  rouge_chinese  Rouge().get_scores (LLaMA-Factory's ROUGE)
+The LLaMA-Factory block repeats ComputeSimilarity.__call__ (src/llamafactory/train/sft/metric.py)
+on already decoded strings. Token F1 has no standard library for mixed zh/en text: it is
+recomputed here from its written definition (src/eval/metrics/f1.ts) with the standard library only,
+as an independent second implementation.
+
+Usage: python3 tools/metric_reference.py [--pairs FILE] [--out FILE] [--lib-path DIR ...]
+  --lib-path appends directories to sys.path (pure-Python copies of jieba, nltk, rouge_chinese, for
+  machines where they are not installed; an installed copy wins).
+"""
+import argparse
+import collections
+import importlib
+import json
+import os
+import sys
+import unicodedata
+
+
+def load_pairs(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def try_import(name, missing, versions):
+    try:
+        mod = importlib.import_module(name)
+    except Exception as e:  # noqa: BLE001 - any import failure means "not available"
+        missing[name] = f"{type(e).__name__}: {e}"
+        return None
+    versions[name] = getattr(mod, "__version__", "unknown")
+    return mod
+
+
+def is_cjk(cp):
+    return (0x3400 <= cp <= 0x4DBF or 0x4E00 <= cp <= 0x9FFF or 0xF900 <= cp <= 0xFAFF
+            or 0x20000 <= cp <= 0x2FFFF or 0x3040 <= cp <= 0x30FF or 0xAC00 <= cp <= 0xD7AF)
+
+
+def f1_tokens(text):
+    tokens, word = [], ""
+    for ch in unicodedata.normalize("NFKC", text).lower():
+        if is_cjk(ord(ch)):
+            if word:
+                tokens.append(word)
+                word = ""
+            tokens.append(ch)
+        elif unicodedata.category(ch)[0] in "LN":
+            word += ch
+        elif word:
+            tokens.append(word)
+            word = ""
+    if word:
+        tokens.append(word)
+    return tokens
+
+
+def token_f1(pred, ref):
+    p, r = f1_tokens(pred), f1_tokens(ref)
+    if not p or not r:
+        return float(len(p) == len(r))
+    common = sum((collections.Counter(p) & collections.Counter(r)).values())
+    if common == 0:
+        return 0.0
+    prec, rec = common / len(p), common / len(r)
+    return 2 * prec * rec / (prec + rec)
+
+
+ASCII_BITS = ["4-6", "COVID-19", "a-1.5%", "C++11", "c#", "AT&T", "3.5mg", "IL-6", "HbA1c", "50%", "x_y",
+              "1,000", "v2.0.1", "--", "A+B", "#3", "e.g.", "T2DM", "β-2", "10%-20%", "ALS", "10.5%", " ", "\n"]
+
+
+def fuzz_texts(corpus, count):
+    """Deterministic mixed strings: slices of the fixture texts glued to awkward ASCII fragments."""
+    import random
+    rng = random.Random(1234)
+    texts = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            if rng.random() < 0.5:
+                src = rng.choice(corpus) or "空"
+                a = rng.randrange(len(src))
+                parts.append(src[a:a + rng.randint(1, 12)])
+            else:
+                parts.append(rng.choice(ASCII_BITS))
+        texts.append("".join(parts))
+    return texts
+
+
+def bleu_dict(b):
+    return {"score": b.score, "counts": list(b.counts), "totals": list(b.totals),
+            "precisions": list(b.precisions), "bp": b.bp, "sys_len": b.sys_len, "ref_len": b.ref_len}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", default="tests/eval/fixtures/pairs.jsonl")
+    ap.add_argument("--out", default="tests/eval/fixtures/reference_values.json")
+    ap.add_argument("--lib-path", action="append", default=[])
+    args = ap.parse_args()
+    # Appended, so an installed copy of a library wins over a carried one.
+    sys.path.extend(os.path.abspath(p) for p in args.lib_path)
+
+    pairs = load_pairs(args.pairs)
+    preds = [p["prediction"] for p in pairs]
+    refs = [p["reference"] for p in pairs]
+    missing, versions = {}, {"python": sys.version.split()[0]}
+    out = {"pairs": len(pairs), "versions": versions, "missing": missing}
+
+    out["token_f1"] = {"source": "independent stdlib implementation of the definition in src/eval/metrics/f1.ts",
+                       "per_sample": [token_f1(p, r) for p, r in zip(preds, refs)]}
+    out["token_f1"]["mean"] = sum(out["token_f1"]["per_sample"]) / len(pairs)
+
+    sacrebleu = try_import("sacrebleu", missing, versions)
+    if sacrebleu:
+        from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+        from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
+        toks = {"13a": Tokenizer13a(), "zh": TokenizerZh()}
+        sb = {}
+        for name, tok in toks.items():
+            sb[name] = {
+                "corpus": bleu_dict(sacrebleu.corpus_bleu(preds, [refs], tokenize=name)),
+                "sentence": [sacrebleu.sentence_bleu(p, [r], tokenize=name).score for p, r in zip(preds, refs)],
+                "tokens_pred": [tok(p.rstrip()) for p in preds],
+                "tokens_ref": [tok(r.rstrip()) for r in refs],
+            }
+        out["sacrebleu"] = sb
+
+    torchmetrics = try_import("torchmetrics", missing, versions)
+    if torchmetrics:
+        from torchmetrics.text import SacreBLEUScore
+        out["torchmetrics"] = {}
+        for name in ("13a", "zh"):
+            metric = SacreBLEUScore(tokenize=name)
+            out["torchmetrics"][f"sacrebleu_{name}"] = float(metric(preds, [[r] for r in refs])) * 100
+
+    nltk_bleu = None
+    try:
+        from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+        import nltk
+        versions["nltk"] = nltk.__version__
+        nltk_bleu = (sentence_bleu, SmoothingFunction)
+        out["nltk_char_bleu"] = [sentence_bleu([list(r)], list(p), smoothing_function=SmoothingFunction().method3)
+                                 for p, r in zip(preds, refs)]
+    except Exception as e:  # noqa: BLE001
+        missing["nltk"] = f"{type(e).__name__}: {e}"
+
+    jieba = try_import("jieba", missing, versions)
+    if jieba:
+        jieba.setLogLevel(60)
+        out["jieba"] = {"pred": [list(jieba.cut(p)) for p in preds], "ref": [list(jieba.cut(r)) for r in refs]}
+        texts = fuzz_texts(preds + refs, 400)
+        out["jieba_fuzz"] = {"texts": texts, "tokens": [list(jieba.cut(t)) for t in texts]}
+
+    rouge_chinese = try_import("rouge_chinese", missing, versions)
+    if jieba and rouge_chinese and nltk_bleu:
+        # ComputeSimilarity.__call__ from LLaMA-Factory, after batch_decode.
+        sentence_bleu, SmoothingFunction = nltk_bleu
+        score_dict = {"rouge-1": [], "rouge-2": [], "rouge-l": [], "bleu-4": []}
+        raw = {"rouge-1": [], "rouge-2": [], "rouge-l": []}
+        for pred, label in zip(preds, refs):
+            hypothesis = list(jieba.cut(pred))
+            reference = list(jieba.cut(label))
+            if len(" ".join(hypothesis).split()) == 0 or len(" ".join(reference).split()) == 0:
+                result = {"rouge-1": {"f": 0.0}, "rouge-2": {"f": 0.0}, "rouge-l": {"f": 0.0}}
+            else:
+                rouge = rouge_chinese.Rouge()
+                scores = rouge.get_scores(" ".join(hypothesis), " ".join(reference))
+                result = scores[0]
+            for k, v in result.items():
+                score_dict[k].append(round(v["f"] * 100, 4))
+                raw[k].append(v["f"])
+            bleu_score = sentence_bleu([list(label)], list(pred), smoothing_function=SmoothingFunction().method3)
+            score_dict["bleu-4"].append(round(bleu_score * 100, 4))
+        try:
+            import numpy as np
+            means = {k: float(np.mean(v)) for k, v in score_dict.items()}
+        except ImportError:
+            means = {k: sum(v) / len(v) for k, v in score_dict.items()}
+        out["llamafactory"] = {"per_sample": score_dict, "mean": means, "rouge_f_unrounded": raw}
+    elif "rouge_chinese" not in missing and rouge_chinese is None:
+        missing["rouge_chinese"] = "not imported"
+
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+    print(f"wrote {args.out}: {len(pairs)} pairs; versions {versions}; missing {sorted(missing)}")
+
+
+if __name__ == "__main__":
+    main()
