@@ -64,19 +64,27 @@ export function normalizeDiagnosis(s: string): string {
   return t.replace(/[^\p{L}\p{N}]/gu, "");
 }
 
-/** Phrases that introduce a diagnosis, most specific first (alternation order matters). */
-const TRIGGERS = [
+/** Chinese phrases that introduce a diagnosis, most specific first (alternation order matters). */
+const ZH_TRIGGERS = [
   "最可能的诊断(?:是|为)?",
   "最可能诊断(?:是|为)?",
   "(?:初步|最终|临床|主要|鉴别)?诊断(?:考虑)?(?:为|是|包括)?\\s*[:：]?",
   "(?:首先|优先|应)?考虑(?:诊断)?(?:为|是)?",
   "疑似|拟诊|符合|倾向于?",
+];
+/** English ones; matched on word boundaries so "unlikely" or "suspecting" do not trigger. */
+const EN_TRIGGERS = [
   "(?:final |working |differential |most likely |likely |probable )?diagnos[ie]s(?: is| are| of| includes?)?\\s*:?",
   "dx\\s*:",
   "(?:is )?most (?:likely|consistent with)(?: to be)?",
-  "consistent with|suggestive of|diagnosed with|compatible with|(?:I )?suspect|(?:likely|probably|probable)(?: has| have| to have| to be| is)?",
+  "consistent with|suggestive of|diagnosed with|compatible with|(?:I )?suspect(?:ed)?",
+  "(?:likely|probably|probable)(?: has| have| to have| to be| is)?",
 ];
-const TRIGGER_RE = new RegExp(`(?:${TRIGGERS.join("|")})`, "giu");
+/** A negated Chinese trigger ("不考虑", "不符合", "未诊断") introduces nothing. */
+const TRIGGER_RE = new RegExp(
+  `(?<![不未非无])(?:${ZH_TRIGGERS.join("|")})|(?<![\\p{L}\\p{N}])(?:${EN_TRIGGERS.join("|")})(?![\\p{L}])`,
+  "giu",
+);
 /** End of the sentence that holds the diagnosis. */
 const SPAN_END = /[。；;!?！？\n]|\.(?:\s|$)/u;
 /** End of the diagnosis clause inside the sentence: an explanation or a description follows. */

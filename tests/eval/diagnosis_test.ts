@@ -51,10 +51,14 @@ const FIRST: [string, string][] = [
   ["Dx: ALS", "als"],
   ["The patient likely has early ALS, per El Escorial criteria.", "als"],
   ["鉴别诊断包括：多发性硬化、视神经脊髓炎", "ms"],
+  ["ALS is unlikely; the diagnosis is myasthenia gravis.", "mg"],
+  ["不考虑渐冻症，诊断为重症肌无力。", "mg"],
+  ["症状不符合多发性硬化，考虑视神经脊髓炎。", "nmosd"],
+  ["Suspected Fabry disease in a 30-year-old man.", "fabry"],
   ["Impression: the presentation is most likely to be Pompe disease with respiratory weakness.", "pompe"],
 ];
 
-Deno.test("diagnosis: first stated diagnosis from 38 zh/en/mixed phrasings", () => {
+Deno.test("diagnosis: first stated diagnosis from 42 zh/en/mixed phrasings", () => {
   const wrong: string[] = [];
   for (const [text, id] of FIRST) {
     const got = extractDiagnoses(text, 1).map((c) => resolveDiagnosis(c, index));
