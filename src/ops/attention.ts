@@ -120,45 +120,58 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const out = new Tensor(gpu, q.shape, "f32", gpu.pool.acquire(lseOffset + lseBytes));
   const lse = { buffer: out.buffer, offset: lseOffset, size: lseBytes };
   launchForward(q, k, v, d, opts, out.buffer, lse);
-  return record(out, "attention", [q, k, v], (g, needs) => {
-    const scale = opts.scale ?? 1 / Math.sqrt(d.D);
-    const u = params(d, opts).f32(scale);
-    const spec = (entry: string) => ({ file: "attention_backward", entry, overrides: { D: d.D } });
-    const delta = Tensor.empty(gpu, [d.B, d.H, d.T], "f32");
-    const rows = d.B * d.T * d.H;
-    const grid = grid1d(rows, 256, gpu.device.limits.maxComputeWorkgroupsPerDimension);
-    gpu.dispatch(
-      spec("delta"),
-      { 4: out.buffer, 6: g.buffer, 7: delta.buffer },
-      grid,
-      params(d, opts).f32(scale).u32(grid[0]),
-    );
-    const common = { 1: q.buffer, 2: k.buffer, 3: v.buffer, 5: lse, 6: g.buffer, 7: delta.buffer };
-    let dq: Tensor | null = null, dk: Tensor | null = null, dv: Tensor | null = null;
-    if (needs[1] || needs[2]) {
-      dk = Tensor.empty(gpu, k.shape, "f32");
-      dv = Tensor.empty(gpu, v.shape, "f32");
-      gpu.dispatch(spec("grad_kv"), { ...common, 9: dk.buffer, 10: dv.buffer }, [
-        Math.ceil(d.S / 64),
-        d.Hkv,
-        d.B,
-      ], u.u32(0));
-      // grad_kv computes both; hand back only what was asked for (frozen inputs get nothing).
-      if (!needs[1]) dk = (dk.dispose(), null);
-      if (!needs[2]) dv = (dv.dispose(), null);
-    }
-    if (needs[0]) {
-      dq = Tensor.empty(gpu, q.shape, "f32");
-      gpu.dispatch(
-        spec("grad_q"),
-        { ...common, 8: dq.buffer },
-        [Math.ceil(d.T / 64), d.H, d.B],
-        params(d, opts).f32(scale).u32(0),
-      );
-    }
-    delta.dispose();
-    return [dq, dk, dv];
-  });
+  return record(
+    out,
+    "attention",
+    [q, k, v],
+    (g, needs) => attentionBackward(q, k, v, out, lse, g, opts, needs),
+  );
+}
+
+/**
+ * Backward of attention() given its output and log-sum-exp (a tensor, or a buffer range): returns
+ * [dq, dk, dv], null where `needs` is false. attention() records this; exported for benches.
+ *
+ * @example
+ * const { out, lse } = attentionForward(q, k, v);
+ * const [dq, dk, dv] = attentionBackward(q, k, v, out, lse, gradOut);
+ */
+export function attentionBackward(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor | Binding,
+  g: Tensor,
+  opts: AttentionOptions = {},
+  needs: boolean[] = [true, true, true],
+): (Tensor | null)[] {
+  const d = dimsOf(q, k, v, opts);
+  const gpu = q.gpu;
+  const u = () => params(d, opts).f32(opts.scale ?? 1 / Math.sqrt(d.D));
+  const spec = (entry: string) => ({ file: "attention_backward", entry, overrides: { D: d.D } });
+  const delta = Tensor.empty(gpu, [d.B, d.H, d.T], "f32");
+  const grid = grid1d(d.B * d.T * d.H, 256, gpu.device.limits.maxComputeWorkgroupsPerDimension);
+  gpu.dispatch(spec("delta"), { 4: out.buffer, 6: g.buffer, 7: delta.buffer }, grid, u().u32(grid[0]));
+  const lseBinding = lse instanceof Tensor ? lse.buffer : lse;
+  const common = { 1: q.buffer, 2: k.buffer, 3: v.buffer, 5: lseBinding, 6: g.buffer, 7: delta.buffer };
+  let dq: Tensor | null = null, dk: Tensor | null = null, dv: Tensor | null = null;
+  if (needs[1] || needs[2]) {
+    dk = Tensor.empty(gpu, k.shape, "f32");
+    dv = Tensor.empty(gpu, v.shape, "f32");
+    const grid = [Math.ceil(d.S / 64), d.Hkv, d.B];
+    gpu.dispatch(spec("grad_kv"), { ...common, 9: dk.buffer, 10: dv.buffer }, grid, u().u32(0));
+    // grad_kv computes both; hand back only what was asked for (frozen inputs get nothing).
+    if (!needs[1]) dk = (dk.dispose(), null);
+    if (!needs[2]) dv = (dv.dispose(), null);
+  }
+  if (needs[0]) {
+    dq = Tensor.empty(gpu, q.shape, "f32");
+    const grid = [Math.ceil(d.T / 64), d.H, d.B];
+    gpu.dispatch(spec("grad_q"), { ...common, 8: dq.buffer }, grid, u().u32(0));
+  }
+  delta.dispose(); // safe: reuse of its buffer is recorded after these dispatches
+  return [dq, dk, dv];
 }
 
 /**
