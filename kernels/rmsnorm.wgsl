@@ -16,7 +16,7 @@
 // Distinct binding numbers (not aliases of one binding) keep the module valid under every WGSL
 // implementation; the launcher passes a record keyed by binding number.
 // Types: WT = weight storage (f32 | f16); all math and accumulation in f32.
-// forward*/backward*: one workgroup of WG threads (override, power of two) per row; grid = rows,
+// forward*/backward*: one workgroup of WG threads (override, power of two, ≥ 2) per row; grid = rows,
 //   folded into (x, y) past 65535 (row = x + y · nx). Threads stride over the row.
 // dw_partial*: 64 threads, one column (or vec4 column) each; grid (ceil(cols / 64), nchunks); chunk k
 //   covers rows [k · chunk, min((k + 1) · chunk, rows)).
@@ -31,6 +31,10 @@ struct Params {
 }
 
 override WG: u32 = 256u;
+// vec4s per thread that forward4/backward4 keep in registers between the reduction and the write, so
+// a row is read from memory once when C ≤ 16·WG (the launcher sizes WG for that); longer rows re-read
+// the rest (from cache, usually).
+const CACHE: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -97,13 +101,25 @@ fn forward4(
   if (row >= p.rows) { return; }
   let cv = p.cols / 4u;
   let base = row * cv;
+  var xs: array<vec4<f32>, CACHE>;
   var ss = 0.0;
-  for (var c = tid; c < cv; c += WG) {
+  for (var k = 0u; k < CACHE; k++) {
+    let c = tid + k * WG;
+    if (c < cv) {
+      xs[k] = x4[base + c];
+      ss += dot(xs[k], xs[k]);
+    }
+  }
+  for (var c = tid + CACHE * WG; c < cv; c += WG) {
     let v = x4[base + c];
     ss += dot(v, v);
   }
   let r = row_inv_rms(workgroup_sum(tid, vec2<f32>(ss, 0.0)).x);
-  for (var c = tid; c < cv; c += WG) {
+  for (var k = 0u; k < CACHE; k++) {
+    let c = tid + k * WG;
+    if (c < cv) { y4[base + c] = vec4<f32>(w4[c]) * (xs[k] * r); }
+  }
+  for (var c = tid + CACHE * WG; c < cv; c += WG) {
     y4[base + c] = vec4<f32>(w4[c]) * (x4[base + c] * r);
   }
 }
@@ -141,16 +157,30 @@ fn backward4(
   if (row >= p.rows) { return; }
   let cv = p.cols / 4u;
   let base = row * cv;
+  var xs: array<vec4<f32>, CACHE>;
+  var wgs: array<vec4<f32>, CACHE>; // w ⊙ g
   var acc = vec2<f32>(0.0);
-  for (var c = tid; c < cv; c += WG) {
+  for (var k = 0u; k < CACHE; k++) {
+    let c = tid + k * WG;
+    if (c < cv) {
+      xs[k] = x4[base + c];
+      wgs[k] = vec4<f32>(w4[c]) * g4[base + c];
+      acc += vec2<f32>(dot(xs[k], xs[k]), dot(wgs[k], xs[k]));
+    }
+  }
+  for (var c = tid + CACHE * WG; c < cv; c += WG) {
     let xv = x4[base + c];
     acc += vec2<f32>(dot(xv, xv), dot(vec4<f32>(w4[c]) * g4[base + c], xv));
   }
   let tot = workgroup_sum(tid, acc);
   let r = row_inv_rms(tot.x);
-  let k = tot.y * r * r * r / f32(p.cols);
-  for (var c = tid; c < cv; c += WG) {
-    dx4[base + c] = vec4<f32>(w4[c]) * g4[base + c] * r - x4[base + c] * k;
+  let m = tot.y * r * r * r / f32(p.cols);
+  for (var k = 0u; k < CACHE; k++) {
+    let c = tid + k * WG;
+    if (c < cv) { dx4[base + c] = wgs[k] * r - xs[k] * m; }
+  }
+  for (var c = tid + CACHE * WG; c < cv; c += WG) {
+    dx4[base + c] = vec4<f32>(w4[c]) * g4[base + c] * r - x4[base + c] * m;
   }
   if (tid == 0u) { rinv[row] = r; }
 }

@@ -27,8 +27,24 @@ function params(l: Launch, chunk = 0, nchunks = 0): Uniforms {
   return new Uniforms().u32(l.rows).u32(l.cols).f32(l.eps).u32(chunk).u32(nchunks);
 }
 
-function spec(l: Launch, entry: string) {
-  return { file: "rmsnorm", entry: l.vec ? `${entry}4` : entry, types: { WT: l.w.dtype as DType } };
+function spec(l: Launch, entry: string, perRow = false) {
+  return {
+    file: "rmsnorm",
+    entry: l.vec ? `${entry}4` : entry,
+    types: { WT: l.w.dtype as DType },
+    ...(perRow ? { overrides: { WG: rowWorkgroup(l) } } : {}),
+  };
+}
+
+/**
+ * Threads per row: enough that each keeps at most 4 vec4s of its row in registers (the kernel's
+ * CACHE), a power of two in [64, 1024] — 256 for C = 4096, 512 for C = 8192.
+ */
+function rowWorkgroup(l: Launch): number {
+  const limits = l.x.gpu.device.limits;
+  const max = Math.min(1024, limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+  const want = 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil((l.vec ? l.cols / 4 : l.cols) / 4))));
+  return Math.min(max, Math.max(64, want));
 }
 
 /** Binding numbers: scalar entries use 1…8, vec4 entries 11…17 (see the kernel header). */
@@ -60,11 +76,9 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   const l: Launch = { x, w: weight, rows, cols, eps, vec: cols % 4 === 0 };
   const max = gpu.device.limits.maxComputeWorkgroupsPerDimension;
   gpu.dispatch(
-    spec(l, "forward"),
+    spec(l, "forward", true),
     { [at(l, 1)]: x.buffer, [at(l, 2)]: weight.buffer, [at(l, 3)]: y.buffer },
-    [
-      ...grid1d(rows, 1, max),
-    ],
+    grid1d(rows, 1, max),
     params(l),
   );
 
@@ -73,7 +87,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
     const dx = Tensor.empty(gpu, x.shape, "f32");
     const rinv = Tensor.empty(gpu, [rows], "f32");
     gpu.dispatch(
-      spec(l, "backward"),
+      spec(l, "backward", true),
       {
         [at(l, 1)]: x.buffer,
         [at(l, 2)]: weight.buffer,
@@ -81,7 +95,7 @@ export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
         [at(l, 5)]: dx.buffer,
         6: rinv.buffer,
       },
-      [...grid1d(rows, 1, max)],
+      grid1d(rows, 1, max),
       params(l),
     );
     const dw = needs[1] ? weightGrad(l, g, rinv) : null;

@@ -35,6 +35,24 @@ Deno.test("rmsNorm forward matches the reference (f32 and f16 weights, awkward s
   }
 });
 
+Deno.test("rmsNorm rows longer than the register cache (C = 20000: part of the row is re-read)", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(16);
+  const [rows, cols] = [2, 20000];
+  const xs = randomData(rng, rows * cols, "f32", -2, 2), gs = randomData(rng, rows * cols);
+  const ws = randomData(rng, cols, "f32", 0.5, 1.5);
+  const x = Tensor.from(gpu, xs, [rows, cols], "f32", { persistent: true });
+  x.requiresGrad = true;
+  await tidy(async () => {
+    const y = rmsNorm(x, Tensor.from(gpu, ws, [cols]), EPS);
+    assertClose(await y.read(), rmsNormRef(xs, ws, rows, cols, EPS), TOL, "forward C=20000");
+    backward(y, Tensor.from(gpu, gs, [rows, cols]));
+  });
+  assertClose(await x.grad!.read(), rmsNormBackwardRef(xs, ws, gs, rows, cols, EPS).dx, TOL, "dx C=20000");
+  x.grad!.dispose();
+  x.dispose();
+});
+
 Deno.test("rmsNorm forward writes every element of a poisoned, reused buffer (3-d input)", async () => {
   const gpu = await testGpu();
   const rng = new Rng(12);
