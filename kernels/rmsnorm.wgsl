@@ -4,8 +4,10 @@
 //   backward:   dx = rinv·(w⊙g) − x · rinv³ · Σ(w⊙g⊙x) / C,   and rinv[row] for dw_partial
 //   dw_partial: part[k, c] = Σ_{row i in chunk k} g[i, c] · x[i, c] · rinv[i]
 //   dw_sum:     dw[c] = Σ_k part[k, c]
-// Every sum has a fixed order (tree in the workgroup, rows in order within a chunk, chunks in order),
-// so results repeat bit for bit for a given shape; dw needs no float atomics.
+// Every sum has a fixed order (block_sum's in the workgroup, rows in order within a chunk, chunks in
+// order), so results repeat bit for bit for a given shape and device; dw needs no float atomics.
+// Linked with row_reduce_{subgroup,workgroup}.wgsl (block_sum; subgroup builtins where the device has
+// them) by rowSpec() in src/ops/reduce.ts: every entry point must be built from the linked source.
 // Entry points ending in 4 move vec4 (C % 4 == 0); the others are the scalar fallback.
 //
 // Bindings (group 0): 0 uniform Params { rows: u32, cols: u32, eps: f32, chunk: u32, nchunks: u32 }
@@ -52,21 +54,6 @@ const CACHE: u32 = 4u;
 @group(0) @binding(15) var<storage, read_write> dx4: array<vec4<f32>>;
 @group(0) @binding(17) var<storage, read_write> part4: array<vec4<f32>>;
 
-var<workgroup> red: array<vec2<f32>, WG>;
-
-// Sums v over the workgroup (tree order). Every thread gets the total. Call in uniform control flow.
-fn workgroup_sum(tid: u32, v: vec2<f32>) -> vec2<f32> {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (tid < s) {
-      red[tid] = red[tid] + red[tid + s];
-    }
-    workgroupBarrier();
-  }
-  return workgroupUniformLoad(&red[0]);
-}
-
 fn row_inv_rms(sum_sq: f32) -> f32 {
   return inverseSqrt(sum_sq / f32(p.cols) + p.eps);
 }
@@ -85,7 +72,7 @@ fn forward(
     let v = x[base + c];
     ss += v * v;
   }
-  let r = row_inv_rms(workgroup_sum(tid, vec2<f32>(ss, 0.0)).x);
+  let r = row_inv_rms(block_sum(ss, tid));
   for (var c = tid; c < p.cols; c += WG) {
     y[base + c] = f32(w[c]) * (x[base + c] * r);
   }
@@ -114,7 +101,7 @@ fn forward4(
     let v = x4[base + c];
     ss += dot(v, v);
   }
-  let r = row_inv_rms(workgroup_sum(tid, vec2<f32>(ss, 0.0)).x);
+  let r = row_inv_rms(block_sum(ss, tid));
   for (var k = 0u; k < CACHE; k++) {
     let c = tid + k * WG;
     if (c < cv) { y4[base + c] = vec4<f32>(w4[c]) * (xs[k] * r); }
@@ -138,9 +125,8 @@ fn backward(
     let xv = x[base + c];
     acc += vec2<f32>(xv * xv, f32(w[c]) * g[base + c] * xv);
   }
-  let tot = workgroup_sum(tid, acc);
-  let r = row_inv_rms(tot.x);
-  let k = tot.y * r * r * r / f32(p.cols);
+  let r = row_inv_rms(block_sum(acc.x, tid));
+  let k = block_sum(acc.y, tid) * r * r * r / f32(p.cols);
   for (var c = tid; c < p.cols; c += WG) {
     dx[base + c] = f32(w[c]) * g[base + c] * r - x[base + c] * k;
   }
@@ -172,9 +158,8 @@ fn backward4(
     let xv = x4[base + c];
     acc += vec2<f32>(dot(xv, xv), dot(vec4<f32>(w4[c]) * g4[base + c], xv));
   }
-  let tot = workgroup_sum(tid, acc);
-  let r = row_inv_rms(tot.x);
-  let m = tot.y * r * r * r / f32(p.cols);
+  let r = row_inv_rms(block_sum(acc.x, tid));
+  let m = block_sum(acc.y, tid) * r * r * r / f32(p.cols);
   for (var k = 0u; k < CACHE; k++) {
     let c = tid + k * WG;
     if (c < cv) { dx4[base + c] = wgs[k] * r - xs[k] * m; }

@@ -6,9 +6,10 @@
  * weight is trainable — dweight = Σ_rows g⊙x/r as a two-stage column reduction (row chunks, then the
  * chunks in order), which is deterministic without float atomics.
  */
-import { type DType, Uniforms } from "../gpu/mod.ts";
+import { type DType, type KernelSpec, Uniforms } from "../gpu/mod.ts";
 import { Tensor } from "../tensor/mod.ts";
 import { grid1d, record } from "../autograd/mod.ts";
+import { rowSpec } from "./reduce.ts";
 
 /** Row-chunk count for the dweight reduction: enough workgroups to fill a GPU, few partial rows. */
 const MAX_CHUNKS = 256;
@@ -27,13 +28,14 @@ function params(l: Launch, chunk = 0, nchunks = 0): Uniforms {
   return new Uniforms().u32(l.rows).u32(l.cols).f32(l.eps).u32(chunk).u32(nchunks);
 }
 
-function spec(l: Launch, entry: string, perRow = false) {
-  return {
-    file: "rmsnorm",
-    entry: l.vec ? `${entry}4` : entry,
-    types: { WT: l.w.dtype as DType },
-    ...(perRow ? { overrides: { WG: rowWorkgroup(l) } } : {}),
-  };
+/**
+ * Every entry is built from rmsnorm.wgsl linked with the block-reduction library the device supports
+ * (subgroup builtins or workgroup memory), see rowSpec(). Per-row entries get WG sized from C.
+ */
+function spec(l: Launch, entry: string, perRow = false): KernelSpec {
+  const name = l.vec ? `${entry}4` : entry;
+  const s = rowSpec(l.x.gpu, "rmsnorm", name, perRow ? { WG: rowWorkgroup(l) } : {});
+  return { ...s, types: { WT: l.w.dtype as DType } };
 }
 
 /**
@@ -128,7 +130,7 @@ function weightGrad(l: Launch, g: Tensor, rinv: Tensor): Tensor {
   );
   if (part !== dw) {
     gpu.dispatch(
-      { file: "rmsnorm", entry: "dw_sum", types: { WT: l.w.dtype } },
+      { ...spec(l, "dw_sum"), entry: "dw_sum" },
       {
         7: part.buffer,
         8: dw.buffer,

@@ -1,5 +1,6 @@
 import { assertClose, finiteDiff, poisoned, randomData, relL2, storageTypes, testGpu } from "../util.ts";
 import { assert, assertEquals } from "../assert.ts";
+import { Gpu } from "../../src/gpu/mod.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { backward } from "../../src/autograd/mod.ts";
 import { rmsNorm } from "../../src/ops/rmsnorm.ts";
@@ -12,24 +13,31 @@ const EPS = 1e-5;
 // the same f16-rounded values, so the same bound holds.
 const TOL = 1e-4;
 
-Deno.test("rmsNorm forward matches the reference (f32 and f16 weights, awkward sizes)", async () => {
+let fallback: Gpu | null = null;
+
+/** The test GPU, plus the same device seen without subgroups so the workgroup-memory library runs too. */
+async function gpus(): Promise<[string, Gpu][]> {
   const gpu = await testGpu();
+  if (!gpu.info.subgroups) return [["workgroup", gpu]];
+  fallback ??= new Gpu(gpu.device, { ...gpu.info, subgroups: false });
+  return [["subgroup", gpu], ["workgroup", fallback]];
+}
+
+Deno.test("rmsNorm forward matches the reference (f32/f16 weights, awkward sizes, both reduction libraries)", async () => {
   const rng = new Rng(11);
-  for (const wt of storageTypes(gpu)) {
-    for (const cols of COLS) {
-      for (const rows of ROWS) {
-        await tidy(async () => {
-          const x = randomData(rng, rows * cols, "f32", -2, 2);
-          const w = randomData(rng, cols, wt, 0.5, 1.5);
-          const y = rmsNorm(Tensor.from(gpu, x, [rows, cols]), Tensor.from(gpu, w, [cols], wt), EPS);
-          assertEquals([...y.shape], [rows, cols]);
-          assertClose(
-            await y.read(),
-            rmsNormRef(x, w, rows, cols, EPS),
-            TOL,
-            `rmsNorm ${wt} ${rows}x${cols}`,
-          );
-        });
+  for (const [lib, gpu] of await gpus()) {
+    for (const wt of storageTypes(gpu)) {
+      for (const cols of COLS) {
+        for (const rows of ROWS) {
+          await tidy(async () => {
+            const x = randomData(rng, rows * cols, "f32", -2, 2);
+            const w = randomData(rng, cols, wt, 0.5, 1.5);
+            const y = rmsNorm(Tensor.from(gpu, x, [rows, cols]), Tensor.from(gpu, w, [cols], wt), EPS);
+            assertEquals([...y.shape], [rows, cols]);
+            const what = `rmsNorm ${lib} ${wt} ${rows}x${cols}`;
+            assertClose(await y.read(), rmsNormRef(x, w, rows, cols, EPS), TOL, what);
+          });
+        }
       }
     }
   }
@@ -80,8 +88,11 @@ Deno.test("rmsNorm reference backward matches float64 finite differences", () =>
 });
 
 Deno.test("rmsNorm GPU backward (autograd) matches the reference; a frozen f16 weight gets no grad", async () => {
-  const gpu = await testGpu();
   const rng = new Rng(14);
+  for (const [lib, gpu] of await gpus()) await backwardCases(gpu, lib, rng);
+});
+
+async function backwardCases(gpu: Gpu, lib: string, rng: Rng): Promise<void> {
   // With C = 1, dx = w·g·r·(1 − x²r²) cancels to w·g·eps·r³ — relative error ~ (x²/eps)·2⁻²⁴ in any
   // f32 implementation (PyTorch's too) — so that case runs with a large eps.
   for (
@@ -97,14 +108,14 @@ Deno.test("rmsNorm GPU backward (autograd) matches the reference; a frozen f16 w
       w.requiresGrad = wt === "f32"; // f16 base weights are frozen
       tidy(() => backward(rmsNorm(x, w, eps), Tensor.from(gpu, gs, [rows, cols])));
       const want = rmsNormBackwardRef(xs, ws, gs, rows, cols, eps);
-      const what = `${rows}x${cols} ${wt}`;
+      const what = `${lib} ${rows}x${cols} ${wt}`;
       assertClose(await x.grad!.read(), want.dx, TOL, `dx ${what}`);
       if (wt === "f32") assertClose(await w.grad!.read(), want.dw, TOL, `dweight ${what}`);
       else assertEquals(w.grad, null, `frozen weight has no grad (${what})`);
       for (const t of [x, w, x.grad, w.grad]) t?.dispose();
     }
   }
-});
+}
 
 Deno.test("rmsNorm dweight alone (input not trainable) is correct and bit-for-bit repeatable", async () => {
   const gpu = await testGpu();
