@@ -91,7 +91,7 @@ fn load4(r: Rows, row: u32, d: u32) -> vec4<f32> {
 fn dotTile(x: Rows, xScale: f32, y: Rows, lid: u32) -> array<f32, 16> {
   let tx = lid % 16u;
   let ty = lid / 16u;
-  var s: array<f32, 16>;
+  var s = array<f32, 16>(); // explicit: Naga does not re-zero a `var` without initializer per loop pass
   for (var d0 = 0u; d0 < D; d0 += 16u) {
     let lr = lid / 4u;
     let lc = lid % 4u;
@@ -194,8 +194,8 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
     qEnd = u32(clamp(i32(min(k0 + 63u, p.S - 1u)) + i32(p.window) - off, 0, i32(p.T)));
   }
 
-  var gk: array<f32, 32>;
-  var gv: array<f32, 32>;
+  var gk = array<f32, 32>();
+  var gv = array<f32, 32>();
   for (var h = kvh * G; h < (kvh + 1u) * G; h++) {
     let qBase = (b * p.T * p.H + h) * D;
     for (var q0 = qFirst; q0 < qEnd; q0 += 64u) {
@@ -262,7 +262,7 @@ fn grad_q(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: 
     lse2[i] = lse[(b * p.H + h) * p.T + t] * LOG2E;
     dl[i] = delta_[(b * p.H + h) * p.T + t];
   }
-  var g: array<f32, 32>;
+  var g = array<f32, 32>();
   for (var k0 = kFirst; k0 < kEnd; k0 += 64u) {
     let kRows = Rows(K, kBase, k0, p.S, p.Hkv * D);
     let vRows = Rows(V, kBase, k0, p.S, p.Hkv * D);

@@ -85,10 +85,9 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
   let cache = (b * p.Hkv + kvh) * p.maxT * D;
 
   for (var e = lid; e < GW * D; e += 64u) { qs[e] = q[(b * p.H + h0) * D + e] * p.scale2; }
-  var m: array<f32, 8>;
-  var l: array<f32, 8>;
-  var o: array<f32, 16>; // [GW][2]: dims lid and lid + 64
-  for (var g = 0u; g < 8u; g++) { m[g] = NEG; }
+  var m = array<f32, 8>(NEG, NEG, NEG, NEG, NEG, NEG, NEG, NEG);
+  var l = array<f32, 8>();
+  var o = array<f32, 16>(); // [GW][2]: dims lid and lid + 64
 
   for (var j0 = s0; j0 < s1; j0 += BLOCK) {
     workgroupBarrier(); // previous block's readers are done with kvs and sc (and qs is written)
