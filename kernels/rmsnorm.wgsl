@@ -18,8 +18,9 @@
 // Distinct binding numbers (not aliases of one binding) keep the module valid under every WGSL
 // implementation; the launcher passes a record keyed by binding number.
 // Types: WT = weight storage (f32 | f16); all math and accumulation in f32.
-// forward*/backward*: one workgroup of WG threads (override, power of two, ≥ 2) per row; grid = rows,
-//   folded into (x, y) past 65535 (row = x + y · nx). Threads stride over the row.
+// forward*/backward*: one workgroup of WG threads (override, power of two; the launcher picks 64–1024
+//   from C) per row; grid = rows, folded into (x, y) past 65535 (row = x + y · nx). Threads stride
+//   over the row.
 // dw_partial*: 64 threads, one column (or vec4 column) each; grid (ceil(cols / 64), nchunks); chunk k
 //   covers rows [k · chunk, min((k + 1) · chunk, rows)).
 // dw_sum: 64 threads, one column each; grid ceil(C / 64).
