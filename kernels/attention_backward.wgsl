@@ -15,7 +15,8 @@
 //   all array<f32>, declared read_write (one table for three entries). Layouts are "auto", so each entry
 //   binds only what it uses: delta {4, 6, 7}; grad_kv {1, 2, 3, 5, 6, 7, 9, 10}; grad_q {1, 2, 3, 5, 6, 7, 8}.
 // Register tiling as in the forward: thread (tx, ty) = (lid % 16, lid / 16) owns rows ty + 16i and
-// columns tx + 16j of each 64×64 score tile, rows ty + 16i and columns tx + 16c of the gradient tile.
+// columns tx + 16j of each 64×64 score tile, rows ty + 16i and columns 64g + 4tx .. + 3 (g < DV) of
+// the gradient tile. Chunks are staged in workgroup memory with the next one prefetched to registers.
 // Workgroup memory: 10 KiB stage + 16 KiB pt = 26 KiB. Assumes D % 4 == 0, D ≤ 128.
 
 struct Params {
@@ -44,11 +45,12 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> dv: array<f32>;
 
 override D: u32 = 64u;
-override DG: u32 = (D + 15u) / 16u;
+override DV: u32 = (D + 63u) / 64u; // 64-column groups of the head dim (≤ 2)
 const LOG2E = 1.4426950408889634;
 
 var<workgroup> stage: array<vec4<f32>, 640>; // two [64 rows][4 + 1 pad] vec4 chunks, or [16 rows][D/4]
-var<workgroup> pt: array<f32, 4096>; // P or dS tile [64][64]
+// P or dS tile [64][64], four columns to a vec4 (readers load 4; each writer stores one component).
+var<workgroup> pt: array<vec4<f32>, 1024>;
 
 fn visible(i: u32, j: u32) -> bool {
   let pos = i32(i) + i32(p.S) - i32(p.T);
@@ -88,16 +90,21 @@ fn load4(r: Rows, row: u32, d: u32) -> vec4<f32> {
 }
 
 // 4×4 register tile of X·Yᵀ over the head dim: result[i·4 + j] = xScale · ⟨X[ty+16i], Y[tx+16j]⟩.
+// The next 16-column chunk's global loads are issued before the current chunk's FMAs.
 fn dotTile(x: Rows, xScale: f32, y: Rows, lid: u32) -> array<f32, 16> {
   let tx = lid % 16u;
   let ty = lid / 16u;
+  let lr = lid / 4u;
+  let lc = lid % 4u;
   var s = array<f32, 16>(); // explicit: Naga does not re-zero a `var` without initializer per loop pass
+  var xv = load4(x, lr, 4u * lc) * xScale;
+  var yv = load4(y, lr, 4u * lc);
   for (var d0 = 0u; d0 < D; d0 += 16u) {
-    let lr = lid / 4u;
-    let lc = lid % 4u;
-    stage[lr * 5u + lc] = load4(x, lr, d0 + 4u * lc) * xScale;
-    stage[320u + lr * 5u + lc] = load4(y, lr, d0 + 4u * lc);
+    stage[lr * 5u + lc] = xv;
+    stage[320u + lr * 5u + lc] = yv;
     workgroupBarrier();
+    xv = load4(x, lr, d0 + 16u + 4u * lc) * xScale;
+    yv = load4(y, lr, d0 + 16u + 4u * lc);
     for (var c = 0u; c < 4u; c++) {
       var xa: array<vec4<f32>, 4>;
       var ya: array<vec4<f32>, 4>;
@@ -112,22 +119,43 @@ fn dotTile(x: Rows, xScale: f32, y: Rows, lid: u32) -> array<f32, 16> {
   return s;
 }
 
-// acc[i·8 + c] += Σ_n pt[ty+16i][n] · Y[n][tx+16c] over the tile's 64 columns n (rows of Y), staging
-// Y 16 rows at a time. pt must be complete (barrier) before the call.
-fn accumulate(acc: ptr<function, array<f32, 32>>, y: Rows, lid: u32) {
+// Stores `val` as element (row ty + 16i, column tx + 16j) of the 64×64 tile in pt.
+fn putTile(lid: u32, i: u32, j: u32, val: f32) {
+  pt[(lid / 16u + 16u * i) * 16u + (lid % 16u) / 4u + 4u * j][lid % 4u] = val;
+}
+
+// Vec4 e of the 16-row chunk of Y starting at tile row n0 (row n0 + e / (D/4), columns 4 · (e % (D/4))).
+fn chunk4(y: Rows, n0: u32, e: u32) -> vec4<f32> {
+  let dv4 = D / 4u;
+  if (e >= 16u * dv4) { return vec4<f32>(0.0); }
+  return load4(y, n0 + e / dv4, 4u * (e % dv4));
+}
+
+// acc[i·2 + g] += Σ_n pt[ty+16i][n] · Y[n][64g + 4tx .. + 3] over the tile's 64 columns n (rows of Y),
+// staging Y 16 rows at a time (next chunk prefetched into registers). pt must be published (barrier).
+fn accumulate(acc: ptr<function, array<vec4<f32>, 8>>, y: Rows, lid: u32) {
   let tx = lid % 16u;
   let ty = lid / 16u;
   let dv4 = D / 4u;
+  var y0 = chunk4(y, 0u, lid);
+  var y1 = chunk4(y, 0u, lid + 256u);
   for (var n0 = 0u; n0 < 64u; n0 += 16u) {
-    for (var e = lid; e < 16u * dv4; e += 256u) { stage[e] = load4(y, n0 + e / dv4, 4u * (e % dv4)); }
+    if (lid < 16u * dv4) { stage[lid] = y0; }
+    if (lid + 256u < 16u * dv4) { stage[lid + 256u] = y1; }
     workgroupBarrier();
-    for (var n = 0u; n < 16u; n++) {
-      var pr: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) { pr[i] = pt[(ty + 16u * i) * 64u + n0 + n]; }
-      for (var c = 0u; c < DG; c++) {
-        let col = tx + 16u * c;
-        let yv = stage[n * dv4 + col / 4u][col % 4u];
-        for (var i = 0u; i < 4u; i++) { (*acc)[i * 8u + c] += pr[i] * yv; }
+    if (n0 < 48u) {
+      y0 = chunk4(y, n0 + 16u, lid);
+      y1 = chunk4(y, n0 + 16u, lid + 256u);
+    }
+    for (var n = 0u; n < 16u; n += 4u) {
+      var pr: array<vec4<f32>, 4>;
+      for (var i = 0u; i < 4u; i++) { pr[i] = pt[(ty + 16u * i) * 16u + (n0 + n) / 4u]; }
+      for (var e = 0u; e < 4u; e++) {
+        for (var g = 0u; g < DV; g++) {
+          // Column groups past D read leftovers; their accumulators are never written out.
+          let yv = stage[(n + e) * dv4 + g * 16u + tx];
+          for (var i = 0u; i < 4u; i++) { (*acc)[i * 2u + g] += pr[i][e] * yv; }
+        }
       }
     }
     workgroupBarrier();
@@ -135,30 +163,36 @@ fn accumulate(acc: ptr<function, array<f32, 32>>, y: Rows, lid: u32) {
 }
 
 // Writes rows ty + 16i (< count) of a 64-row gradient tile, times `scale`, into dq, or dk / dv. dq has
-// its own function so grad_kv's binding layout ("auto") does not include dq — it keeps every entry at ≤ 8 storage buffers, the WebGPU default limit.
-fn storeQ(acc: ptr<function, array<f32, 32>>, r: Rows, lid: u32, scale: f32) {
+// its own function so grad_kv's binding layout ("auto") does not include dq: every entry stays within
+// 8 storage buffers, the WebGPU default limit.
+fn storeQ(acc: ptr<function, array<vec4<f32>, 8>>, r: Rows, lid: u32, scale: f32) {
   for (var i = 0u; i < 4u; i++) {
-    for (var c = 0u; c < DG; c++) {
-      let at = tileAt(r, lid, i, c);
-      if (at >= 0) { dq[u32(at)] = (*acc)[i * 8u + c] * scale; }
-    }
-  }
-}
-
-fn storeKV(acc: ptr<function, array<f32, 32>>, toV: bool, r: Rows, lid: u32, scale: f32) {
-  for (var i = 0u; i < 4u; i++) {
-    for (var c = 0u; c < DG; c++) {
-      let at = tileAt(r, lid, i, c);
+    for (var g = 0u; g < DV; g++) {
+      let at = tileAt(r, lid, i, g);
       if (at < 0) { continue; }
-      if (toV) { dv[u32(at)] = (*acc)[i * 8u + c] * scale; } else { dk[u32(at)] = (*acc)[i * 8u + c] * scale; }
+      let val = (*acc)[i * 2u + g] * scale;
+      for (var e = 0u; e < 4u; e++) { dq[u32(at) + e] = val[e]; }
     }
   }
 }
 
-// Flat index of element (row ty + 16i, column tx + 16c) of a gradient tile, or −1 past the rows or D.
-fn tileAt(r: Rows, lid: u32, i: u32, c: u32) -> i32 {
+fn storeKV(acc: ptr<function, array<vec4<f32>, 8>>, toV: bool, r: Rows, lid: u32, scale: f32) {
+  for (var i = 0u; i < 4u; i++) {
+    for (var g = 0u; g < DV; g++) {
+      let at = tileAt(r, lid, i, g);
+      if (at < 0) { continue; }
+      let val = (*acc)[i * 2u + g] * scale;
+      for (var e = 0u; e < 4u; e++) {
+        if (toV) { dv[u32(at) + e] = val[e]; } else { dk[u32(at) + e] = val[e]; }
+      }
+    }
+  }
+}
+
+// Flat index of (row ty + 16i, column 64g + 4tx) of a gradient tile, or −1 past the rows or D.
+fn tileAt(r: Rows, lid: u32, i: u32, g: u32) -> i32 {
   let t = r.first + lid / 16u + 16u * i;
-  let col = lid % 16u + 16u * c;
+  let col = 64u * g + 4u * (lid % 16u);
   if (t >= r.count || col >= D) { return -1; }
   return i32(r.base + t * r.stride + col);
 }
@@ -194,8 +228,8 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
     qEnd = u32(clamp(i32(min(k0 + 63u, p.S - 1u)) + i32(p.window) - off, 0, i32(p.T)));
   }
 
-  var gk = array<f32, 32>();
-  var gv = array<f32, 32>();
+  var gk = array<vec4<f32>, 8>();
+  var gv = array<vec4<f32>, 8>();
   for (var h = kvh * G; h < (kvh + 1u) * G; h++) {
     let qBase = (b * p.T * p.H + h) * D;
     for (var q0 = qFirst; q0 < qEnd; q0 += 64u) {
@@ -215,7 +249,7 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
           let e = i * 4u + j;
           let ok = visible(q0 + tx + 16u * j, k0 + ty + 16u * i);
           pT[e] = select(0.0, exp2(pT[e] * p.scale2 - lse2[j]), ok);
-          pt[(ty + 16u * i) * 64u + tx + 16u * j] = pT[e];
+          putTile(lid, i, j, pT[e]);
         }
       }
       workgroupBarrier();
@@ -224,7 +258,7 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
       for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
           let e = i * 4u + j;
-          pt[(ty + 16u * i) * 64u + tx + 16u * j] = pT[e] * (dpT[e] - dl[j]);
+          putTile(lid, i, j, pT[e] * (dpT[e] - dl[j]));
         }
       }
       workgroupBarrier();
@@ -236,12 +270,18 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
 }
 
 @compute @workgroup_size(256)
-fn grad_q(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn grad_q(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
   let tx = lid % 16u;
   let ty = lid / 16u;
   let b = wg.z;
   let h = wg.y;
-  let q0 = wg.x * 64u;
+  // Last query tiles first: under a causal mask they see the most keys, so the long workgroups start
+  // early and the short ones fill the tail.
+  let q0 = (nwg.x - 1u - wg.x) * 64u;
   let kvh = h / (p.H / p.Hkv);
   let qRows = Rows(Q, (b * p.T * p.H + h) * D, q0, p.T, p.H * D);
   let oRows = Rows(DO, qRows.base, q0, p.T, p.H * D);
@@ -262,7 +302,7 @@ fn grad_q(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: 
     lse2[i] = lse[(b * p.H + h) * p.T + t] * LOG2E;
     dl[i] = delta_[(b * p.H + h) * p.T + t];
   }
-  var g = array<f32, 32>();
+  var g = array<vec4<f32>, 8>();
   for (var k0 = kFirst; k0 < kEnd; k0 += 64u) {
     let kRows = Rows(K, kBase, k0, p.S, p.Hkv * D);
     let vRows = Rows(V, kBase, k0, p.S, p.Hkv * D);
@@ -273,7 +313,7 @@ fn grad_q(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: 
         let e = i * 4u + j;
         let ok = visible(q0 + ty + 16u * i, k0 + tx + 16u * j);
         let pv = select(0.0, exp2(s[e] - lse2[i]), ok);
-        pt[(ty + 16u * i) * 64u + tx + 16u * j] = pv * (dp[e] - dl[i]);
+        putTile(lid, i, j, pv * (dp[e] - dl[i]));
       }
     }
     workgroupBarrier();

@@ -86,12 +86,18 @@ fn loadVChunk(base: u32, s0: u32, e: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn main(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
   let tx = lid % 16u;
   let ty = lid / 16u;
   let b = wg.z;
   let h = wg.y;
-  let q0 = wg.x * 64u;
+  // Last query tiles first: under a causal mask they see the most keys, so the long workgroups start
+  // early and the short ones fill the tail.
+  let q0 = (nwg.x - 1u - wg.x) * 64u;
   let kvh = h / (p.H / p.Hkv);
   let qBase = (b * p.T * p.H + h) * D;
   let kBase = (b * p.S * p.Hkv + kvh) * D;
