@@ -9,6 +9,8 @@
 //     label out of range (not ignore): loss NaN (a loud signal: PyTorch raises here), dst row 0, correct 0
 //     dst may be the logits buffer itself (in place): each element is read then written by the same
 //     invocation, and x[ℓ] is captured before the barrier that precedes any write.
+//     Pass 1 is one online pass (max, Σ exp(x − max), first argmax); pass 2 re-reads the row and writes.
+//     rows4 reads vec4 (V % 4 == 0), two loads in flight per iteration of pass 1.
 //   count_valid: scalar_out[0] = #{ i < n : labels[i] ≠ ignore } as f32 (exact up to 2^24 labels)
 //   finish:      scalar_out[0] = Σ_{i<n} loss[i] / count[0], or 0 when count is 0 (fixed order)
 //   make_scale:  scalar_out[0] = alpha · (use_grad ? grad_in[0] : 1) / count[0], or 0 when count is 0
@@ -62,6 +64,19 @@ struct RowStats {
   m: f32,      // row max
   inv_s: f32,  // 1 / Σ exp(x − m)
   log_s: f32,
+}
+
+fn max4(v: vec4<f32>) -> f32 {
+  return max(max(v.x, v.y), max(v.z, v.w));
+}
+
+fn sum4(v: vec4<f32>) -> f32 {
+  return (v.x + v.y) + (v.z + v.w);
+}
+
+// Index (0..3) of the first component equal to vm: ties keep the lowest index, like torch.argmax.
+fn first_of(v: vec4<f32>, vm: f32) -> u32 {
+  return select(select(select(3u, 2u, v.z == vm), 1u, v.y == vm), 0u, v.x == vm);
 }
 
 // Loads the row's label so that every invocation sees it as uniform (it decides whole-row branches).
@@ -144,26 +159,39 @@ fn rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   var m = NEG_BIG;
   var s = 0.0;
   var best = NONE;
-  for (var i = lid; i < n4; i += WG) {
-    let v = logits4[base + i];
-    let vm = max(max(v.x, v.y), max(v.z, v.w));
+  // Two vec4 loads per iteration (indices i and i + WG of this invocation) keep more memory requests
+  // in flight; the odd one left over, if any, is done after the loop.
+  var i = lid;
+  for (; i + WG < n4; i += 2u * WG) {
+    let a = logits4[base + i];
+    let b = logits4[base + i + WG];
+    let am = max4(a);
+    let vm = max(am, max4(b));
     if (vm > m) {
       s *= exp(m - vm);
       m = vm;
-      // First component equal to the new maximum (ties keep the lowest index, like torch.argmax).
-      best = 4u * i + select(select(select(3u, 2u, v.z == vm), 1u, v.y == vm), 0u, v.x == vm);
+      best = select(4u * (i + WG) + first_of(b, vm), 4u * i + first_of(a, vm), am == vm);
     }
-    let e = exp(v - vec4<f32>(m));
-    s += (e.x + e.y) + (e.z + e.w);
+    s += sum4(exp(a - vec4<f32>(m))) + sum4(exp(b - vec4<f32>(m)));
+  }
+  if (i < n4) {
+    let a = logits4[base + i];
+    let vm = max4(a);
+    if (vm > m) {
+      s *= exp(m - vm);
+      m = vm;
+      best = 4u * i + first_of(a, vm);
+    }
+    s += sum4(exp(a - vec4<f32>(m)));
   }
   let st = finish_row(row, label, m, s, best, lid);
   if (WRITE_GRAD) {
     let k = grad_scale[0];
     let lab = vec4<u32>(u32(label));
-    for (var i = lid; i < n4; i += WG) {
-      let prob = exp(logits4[base + i] - vec4<f32>(st.m)) * st.inv_s;
-      let idx = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u);
-      dst4[base + i] = (prob - select(vec4<f32>(0.0), vec4<f32>(1.0), idx == lab)) * k;
+    for (var j = lid; j < n4; j += WG) {
+      let prob = exp(logits4[base + j] - vec4<f32>(st.m)) * st.inv_s;
+      let idx = vec4<u32>(4u * j) + vec4<u32>(0u, 1u, 2u, 3u);
+      dst4[base + j] = (prob - select(vec4<f32>(0.0), vec4<f32>(1.0), idx == lab)) * k;
     }
   }
 }

@@ -6,7 +6,7 @@
 // fwd reads the row twice: pass 1 keeps an online (max, sum) per invocation — when a larger value
 // arrives the running sum is rescaled, so one exp per element — and merges them with
 // block_max_sum; pass 2 writes. Entries ending in 4 read and write vec4 (needs V % 4 == 0, so every
-// row starts on a 16-byte boundary).
+// row starts on a 16-byte boundary); fwd4's pass 1 has two loads in flight per iteration.
 //
 // Bindings (group 0): 0 uniform Params { rows: u32, v: u32 }
 //   fwd:  1 x: array<f32> read [rows, V]        2 y: array<f32> read_write [rows, V]
@@ -37,6 +37,14 @@ struct Params {
 
 fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
+}
+
+fn max4(v: vec4<f32>) -> f32 {
+  return max(max(v.x, v.y), max(v.z, v.w));
+}
+
+fn sum4(v: vec4<f32>) -> f32 {
+  return (v.x + v.y) + (v.z + v.w);
 }
 
 @compute @workgroup_size(WG)
@@ -70,19 +78,30 @@ fn fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let base = row * n4;
   var m = NEG_BIG;
   var s = 0.0;
-  for (var i = lid; i < n4; i += WG) {
-    let v = x4[base + i];
-    let vm = max(max(v.x, v.y), max(v.z, v.w));
+  // Two vec4 loads per iteration keep more memory requests in flight; a leftover one follows.
+  var i = lid;
+  for (; i + WG < n4; i += 2u * WG) {
+    let a = x4[base + i];
+    let b = x4[base + i + WG];
+    let vm = max(max4(a), max4(b));
     if (vm > m) {
       s *= exp(m - vm);
       m = vm;
     }
-    let e = exp(v - vec4<f32>(m));
-    s += (e.x + e.y) + (e.z + e.w);
+    s += sum4(exp(a - vec4<f32>(m))) + sum4(exp(b - vec4<f32>(m)));
+  }
+  if (i < n4) {
+    let a = x4[base + i];
+    let vm = max4(a);
+    if (vm > m) {
+      s *= exp(m - vm);
+      m = vm;
+    }
+    s += sum4(exp(a - vec4<f32>(m)));
   }
   let ms = block_max_sum(m, s, lid);
   let inv = 1.0 / ms.y;
-  for (var i = lid; i < n4; i += WG) { y4[base + i] = exp(x4[base + i] - vec4<f32>(ms.x)) * inv; }
+  for (var j = lid; j < n4; j += WG) { y4[base + j] = exp(x4[base + j] - vec4<f32>(ms.x)) * inv; }
 }
 
 @compute @workgroup_size(WG)

@@ -81,17 +81,20 @@ Deno.test("crossEntropy and its row losses, counts and argmax flags match float6
 
 Deno.test("argmax flags take the first maximum, like torch.argmax", async () => {
   for (const [lib, gpu] of await gpus()) {
-    for (const v of [7, 8]) {
+    // V 4096: WG 256, so indices 4 and 1028 are the two vec4s one invocation loads per iteration.
+    for (const [v, far] of [[7, 5], [8, 5], [4096, 1028]]) {
       await tidy(async () => {
-        // Ties across vec4s (1, 5) and inside one (1, 2): only the first index counts as the argmax.
+        // Ties across vec4s (1, far) and inside one (1, 2): only the first index counts as the argmax.
         // Then a maximum at the last index, and an ignored row (never correct).
         const row = (hi: number[]) => Array.from({ length: v }, (_, i) => hi.includes(i) ? 3 : -1);
-        const ties = [[1, 5], [1, 5], [1, 2], [1, 2], [v - 1], [0]];
+        const ties = [[1, far], [1, far], [1, 2], [1, 2], [v - 1], [0], [4, 1028], [4, 1028]];
         const x = ties.flatMap(row);
-        const tl = Tensor.from(gpu, [1, 5, 1, 2, v - 1, -100], [6], "i32");
-        const correct = poisoned(gpu, [6], "u32");
-        crossEntropyRows(Tensor.from(gpu, x, [6, v]), tl, poisoned(gpu, [6]), { correctOut: correct });
-        assertEquals([...await correct.read()], [1, 0, 1, 0, 1, 0], `ties ${lib} v=${v}`);
+        const l = [1, far, 1, 2, v - 1, -100, 4, 1028].map((k) => k < v ? k : -100);
+        const tl = Tensor.from(gpu, l, [8], "i32");
+        const correct = poisoned(gpu, [8], "u32");
+        crossEntropyRows(Tensor.from(gpu, x, [8, v]), tl, poisoned(gpu, [8]), { correctOut: correct });
+        const want = [1, 0, 1, 0, 1, 0, 1, 0]; // for v ≤ 1028 the last two rows are 4 (max, label) and ignored
+        assertEquals([...await correct.read()], want, `ties ${lib} v=${v}`);
       });
     }
   }
@@ -188,6 +191,22 @@ Deno.test("crossEntropyRows over two chunks (rowOffset, in-place gradient) equal
       });
     }
   }
+});
+
+Deno.test("crossEntropyRows with rows past the 65535 grid limit", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(36);
+  const [rows, v] = [70_003, 3];
+  await tidy(async () => {
+    const x = randomData(rng, rows * v, "f32", -3, 3);
+    const labels = makeLabels(rng, rows, v);
+    const rowLoss = poisoned(gpu, [rows]), correct = poisoned(gpu, [rows], "u32");
+    const tl = Tensor.from(gpu, labels, [rows], "i32");
+    crossEntropyRows(Tensor.from(gpu, x, [rows, v]), tl, rowLoss, { correctOut: correct });
+    const want = crossEntropyRef(x, labels, rows, v);
+    assertClose(await rowLoss.read(), want.rowLoss, tolFor("f32"), "row losses");
+    assertEquals([...await correct.read()], [...want.correct], "correct");
+  });
 });
 
 Deno.test("countValid, gradScaleOf and lossMean on their own", async () => {
