@@ -10,15 +10,16 @@
 //
 // Bindings (group 0): 0 uniform Params (below; each entry reads the fields it needs)
 //   write:   1 k: array<f32> read [B, T, Hkv, D]   2 v: same   3 pos: array<u32> read [B]
-//            4 kc: array<ST> read_write [B, Hkv, maxT, D]   5 vc: same
+//            4 kc: array<vec4<ST>> read_write [B, Hkv, maxT, D / 4]   5 vc: same
 //   partial: 7 q: array<f32> read [B, H, D]   4 kc, 5 vc   6 len: array<u32> read [B]
 //            8 part: array<f32> read_write [B, H, nsplit, D]   9 ml: array<f32> read_write [B, H, nsplit, 2]
 //   combine: 8 part, 9 ml   10 out: array<f32> read_write [B, H, D]
-// Workgroups: write 256, grid grid1d(B·T·Hkv·D) (index = x + y · nx · 256); partial 64, grid
+// Workgroups: write 256 (one vec4 each), grid grid1d(B·T·Hkv·D / 4) (index = x + y · nx · 256); partial 64, grid
 // [nsplit, H / GW, B]; combine 64, grid [H, B]. Overrides: D (≤ 128), GW (query heads per partial
 // workgroup, ≤ 8, divides H / Hkv: the heads sharing a kv head share each K/V block read).
 // partial stages 32 keys at a time in workgroup memory as f32 with row stride D + 1 (conflict-free
-// per-key dot products): 16.5 KiB + q 4 KiB + scores 1 KiB.
+// per-key dot products): 16.5 KiB + q 4 KiB + scores 1 KiB. Cache reads are vec4 (8 or 16 bytes) and
+// run one phase ahead in registers. Assumes D % 4 == 0.
 
 struct Params {
   B: u32,
@@ -30,7 +31,7 @@ struct Params {
   scale2: f32, // scale · log2(e)
   split: u32, // keys per split
   nsplit: u32,
-  n: u32, // elements written by `write`
+  n: u32, // vec4s written by `write` (B·T·Hkv·D / 4)
   nx: u32, // x workgroups of the `write` grid
 }
 
@@ -38,8 +39,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> kin: array<f32>;
 @group(0) @binding(2) var<storage, read> vin: array<f32>;
 @group(0) @binding(3) var<storage, read> pos: array<u32>;
-@group(0) @binding(4) var<storage, read_write> kc: array<ST>;
-@group(0) @binding(5) var<storage, read_write> vc: array<ST>;
+@group(0) @binding(4) var<storage, read_write> kc: array<vec4<ST>>;
+@group(0) @binding(5) var<storage, read_write> vc: array<vec4<ST>>;
 @group(0) @binding(6) var<storage, read> len: array<u32>;
 @group(0) @binding(7) var<storage, read> q: array<f32>;
 @group(0) @binding(8) var<storage, read_write> part: array<f32>;
@@ -48,27 +49,47 @@ struct Params {
 
 override D: u32 = 64u;
 override GW: u32 = 1u;
+override NV: u32 = (BLOCK * D / 4u + 63u) / 64u; // vec4s per thread per 32-key block (≤ 16)
 const NEG = -1e30;
 const BLOCK = 32u;
 
 var<workgroup> kvs: array<f32, 4128>; // 32 keys × (D + 1), K then V
-var<workgroup> qs: array<f32, 1024>; // GW × D, pre-scaled
+var<workgroup> qs: array<vec4<f32>, 256>; // [GW][D / 4], pre-scaled
 var<workgroup> sc: array<f32, 256>; // GW × 32 scores, then probabilities
 var<workgroup> seqLen: u32;
 
 @compute @workgroup_size(256)
 fn write(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let e = gid.x + gid.y * p.nx * 256u;
+  let e = gid.x + gid.y * p.nx * 256u; // vec4 e: elements 4e .. 4e + 3 of k / v
   if (e >= p.n) { return; }
-  let d = e % D;
-  let g = (e / D) % p.Hkv;
-  let bt = e / (D * p.Hkv);
+  let d4 = e % (D / 4u);
+  let g = (e / (D / 4u)) % p.Hkv;
+  let bt = e / (D / 4u * p.Hkv);
   let b = bt / p.T;
   let row = pos[b] + bt % p.T;
   if (row >= p.maxT) { return; }
-  let at = ((b * p.Hkv + g) * p.maxT + row) * D + d;
-  kc[at] = ST(kin[e]);
-  vc[at] = ST(vin[e]);
+  let at = ((b * p.Hkv + g) * p.maxT + row) * (D / 4u) + d4;
+  kc[at] = vec4<ST>(vec4<f32>(kin[4u * e], kin[4u * e + 1u], kin[4u * e + 2u], kin[4u * e + 3u]));
+  vc[at] = vec4<ST>(vec4<f32>(vin[4u * e], vin[4u * e + 1u], vin[4u * e + 2u], vin[4u * e + 3u]));
+}
+
+// Vec4 i of each thread's share of a 32-key block (vec4 e = lid + 64i: key e / (D/4)); 0 past the split.
+fn blockVec(fromV: bool, base: u32, j0: u32, s1: u32, e: u32) -> vec4<f32> {
+  let kk = e / (D / 4u);
+  if (e >= BLOCK * D / 4u || j0 + kk >= s1) { return vec4<f32>(0.0); }
+  let at = base + j0 * (D / 4u) + e;
+  if (fromV) { return vec4<f32>(vc[at]); }
+  return vec4<f32>(kc[at]);
+}
+
+// Writes a staged vec4 into kvs (row stride D + 1: the per-key dot products below are conflict-free).
+fn stageVec(e: u32, x: vec4<f32>) {
+  if (e >= BLOCK * D / 4u) { return; }
+  let at = (e / (D / 4u)) * (D + 1u) + 4u * (e % (D / 4u));
+  kvs[at] = x.x;
+  kvs[at + 1u] = x.y;
+  kvs[at + 2u] = x.z;
+  kvs[at + 3u] = x.w;
 }
 
 @compute @workgroup_size(64)
@@ -82,27 +103,34 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
   var s0 = split * p.split;
   let s1 = min(s0 + p.split, n);
   if (p.window != 0u && n > p.window) { s0 = max(s0, n - p.window); }
-  let cache = (b * p.Hkv + kvh) * p.maxT * D;
+  let cache = (b * p.Hkv + kvh) * p.maxT * (D / 4u); // in vec4s
 
-  for (var e = lid; e < GW * D; e += 64u) { qs[e] = q[(b * p.H + h0) * D + e] * p.scale2; }
+  for (var e = lid; e < GW * D / 4u; e += 64u) {
+    let at = (b * p.H + h0) * D + 4u * e;
+    qs[e] = vec4<f32>(q[at], q[at + 1u], q[at + 2u], q[at + 3u]) * p.scale2;
+  }
   var m = array<f32, 8>(NEG, NEG, NEG, NEG, NEG, NEG, NEG, NEG);
   var l = array<f32, 8>();
   var o = array<f32, 16>(); // [GW][2]: dims lid and lid + 64
+  // Global loads run one phase ahead: V of this block during the scores, K of the next during P·V.
+  var kr: array<vec4<f32>, 16>;
+  var vr: array<vec4<f32>, 16>;
+  for (var i = 0u; i < NV; i++) { kr[i] = blockVec(false, cache, s0, s1, lid + 64u * i); }
 
   for (var j0 = s0; j0 < s1; j0 += BLOCK) {
     workgroupBarrier(); // previous block's readers are done with kvs and sc (and qs is written)
-    for (var e = lid; e < BLOCK * D; e += 64u) {
-      let kk = e / D;
-      var x = 0.0;
-      if (j0 + kk < s1) { x = f32(kc[cache + (j0 + kk) * D + e % D]); }
-      kvs[kk * (D + 1u) + e % D] = x;
-    }
+    for (var i = 0u; i < NV; i++) { stageVec(lid + 64u * i, kr[i]); }
     workgroupBarrier();
+    for (var i = 0u; i < NV; i++) { vr[i] = blockVec(true, cache, j0, s1, lid + 64u * i); }
     for (var e = lid; e < GW * BLOCK; e += 64u) {
       let g = e / BLOCK;
       let kk = e % BLOCK;
       var acc = 0.0;
-      for (var d = 0u; d < D; d++) { acc += qs[g * D + d] * kvs[kk * (D + 1u) + d]; }
+      for (var d4 = 0u; d4 < D / 4u; d4++) {
+        let qv = qs[g * (D / 4u) + d4]; // broadcast: one vec4 load feeds 4 FMAs
+        let at = kk * (D + 1u) + 4u * d4;
+        acc += qv.x * kvs[at] + qv.y * kvs[at + 1u] + qv.z * kvs[at + 2u] + qv.w * kvs[at + 3u];
+      }
       sc[e] = select(NEG, acc, j0 + kk < s1);
     }
     workgroupBarrier();
@@ -121,12 +149,8 @@ fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
     for (var e = lid; e < GW * BLOCK; e += 64u) {
       sc[e] = select(0.0, exp2(sc[e] - mNew[e / BLOCK]), j0 + e % BLOCK < s1);
     }
-    for (var e = lid; e < BLOCK * D; e += 64u) {
-      let kk = e / D;
-      var x = 0.0;
-      if (j0 + kk < s1) { x = f32(vc[cache + (j0 + kk) * D + e % D]); }
-      kvs[kk * (D + 1u) + e % D] = x;
-    }
+    for (var i = 0u; i < NV; i++) { stageVec(lid + 64u * i, vr[i]); }
+    for (var i = 0u; i < NV; i++) { kr[i] = blockVec(false, cache, j0 + BLOCK, s1, lid + 64u * i); }
     workgroupBarrier();
     for (var g = 0u; g < GW; g++) {
       for (var kk = 0u; kk < BLOCK; kk++) {

@@ -258,7 +258,7 @@ export function kvCacheWrite(cache: KvCache, k: Tensor, v: Tensor, positions: Te
     );
   }
   const gpu = k.gpu;
-  const n = k.size;
+  const n = k.size / 4; // one vec4 per thread (D % 4 == 0)
   const grid = grid1d(n, 256, gpu.device.limits.maxComputeWorkgroupsPerDimension);
   gpu.dispatch(
     { file: "attention_decode", entry: "write", types: { ST: cache.dtype }, overrides: { D } },
