@@ -14,6 +14,18 @@ import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
 import type { DataFs } from "../src/data/fs.ts";
 import { fetchPubmed } from "../src/data/pubmed.ts";
+import type { PubmedRecord } from "../src/data/pubmed_xml.ts";
+import { ruleQa } from "../src/data/qa_rules.ts";
+import { openAiQa } from "../src/data/qa_openai.ts";
+import { parseKnowledgeGraph } from "../src/data/kg.ts";
+import { type Lang, synthesizeCases } from "../src/data/synth.ts";
+import { type Format, FORMATS, validateDataset } from "../src/data/formats.ts";
+import { mergeDatasets } from "../src/data/merge.ts";
+import { parseRatios } from "../src/data/split.ts";
+import { buildDefaultDataset } from "../src/data/default_dataset.ts";
+
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const DEFAULT_KG = `${REPO}/data/medical_kg.json`;
 
 /** The Deno file-system adapter handed to src/data. */
 export const denoFs: DataFs = {
@@ -114,7 +126,228 @@ async function pubmed(args: string[]) {
   console.log(JSON.stringify(r));
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { pubmed };
+async function readAbstracts(path: string): Promise<PubmedRecord[]> {
+  const text = await denoFs.readText(path).catch(() => {
+    throw new UsageError(`--in ${path}: cannot read the file`);
+  });
+  const out: PubmedRecord[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (!line.trim()) return;
+    let r: Partial<PubmedRecord>;
+    try {
+      r = JSON.parse(line);
+    } catch {
+      throw new UsageError(
+        `${path}:${i + 1}: not a JSON line (expected the JSONL that 'data pubmed' writes)`,
+      );
+    }
+    if (typeof r.pmid !== "string" || typeof r.title !== "string" || !Array.isArray(r.abstract)) {
+      throw new UsageError(`${path}:${i + 1}: expected a PubMed record with pmid, title and abstract[]`);
+    }
+    out.push(r as PubmedRecord);
+  });
+  return out;
+}
+
+async function qa(args: string[]) {
+  const { values: f } = parse(args, {
+    in: { type: "string" },
+    out: { type: "string" },
+    generator: { type: "string" },
+    "base-url": { type: "string" },
+    "api-key": { type: "string" },
+    model: { type: "string" },
+    concurrency: { type: "string" },
+    "pairs-per-abstract": { type: "string" },
+  });
+  const gen = str(f, "generator", "rules");
+  if (gen === "model") {
+    throw new UsageError(
+      "--generator model is not available yet: it needs the inference engine (the models issue). " +
+        "Use --generator rules, or --generator openai with any OpenAI-compatible server.",
+    );
+  }
+  if (gen !== "rules" && gen !== "openai") {
+    throw new UsageError(`--generator: rules, openai or model, got "${gen}"`);
+  }
+  const records = await readAbstracts(str(f, "in"));
+  const out = str(f, "out");
+  let items;
+  if (gen === "rules") {
+    const r = ruleQa(records);
+    items = r.items;
+    console.error(
+      `${r.stats.records} abstracts → ${r.stats.pairs} pairs; skipped: ${r.stats.unstructured} unstructured, ` +
+        `${r.stats.noQuestion} without objective/background, ${r.stats.noAnswer} without results/conclusions`,
+    );
+  } else {
+    const baseUrl = str(f, "base-url", Deno.env.get("OPENAI_BASE_URL") ?? "https://api.openai.com/v1");
+    const model = str(f, "model", Deno.env.get("OPENAI_MODEL") ?? "");
+    if (!model) throw new UsageError("--generator openai needs --model (or OPENAI_MODEL)");
+    const r = await openAiQa(records, {
+      baseUrl,
+      model,
+      apiKey: str(f, "api-key", Deno.env.get("OPENAI_API_KEY") ?? "") || undefined,
+      concurrency: num(f, "concurrency", 4),
+      pairsPerAbstract: num(f, "pairs-per-abstract", 3),
+    });
+    items = r.items;
+    for (const x of r.failed) console.error(`pmid ${x.pmid}: ${x.error}`);
+    console.error(
+      `${records.length} abstracts → ${items.length} pairs; ${r.failed.length} failed (listed above)`,
+    );
+  }
+  await denoFs.writeText(out, JSON.stringify(items, null, 2) + "\n");
+}
+
+async function loadKg(path: string) {
+  let json;
+  try {
+    json = JSON.parse(await denoFs.readText(path));
+  } catch (e) {
+    throw new UsageError(`--kg ${path}: ${(e as Error).message}`);
+  }
+  return parseKnowledgeGraph(json, path);
+}
+
+async function synth(args: string[]) {
+  const { values: f } = parse(args, {
+    diseases: { type: "string" },
+    "num-samples": { type: "string" },
+    lang: { type: "string" },
+    seed: { type: "string" },
+    out: { type: "string" },
+    "hard-rate": { type: "string" },
+    kg: { type: "string" },
+  });
+  const kg = await loadKg(str(f, "kg", DEFAULT_KG));
+  const list = str(f, "diseases");
+  const diseases = list === "all"
+    ? kg.diseases.map((d) => d.id)
+    : list.split(/[,，]/).map((s) => s.trim()).filter(Boolean);
+  const lang = str(f, "lang", "zh");
+  if (lang !== "zh" && lang !== "en") throw new UsageError(`--lang: zh or en, got "${lang}"`);
+  let cases;
+  try {
+    cases = synthesizeCases(kg, {
+      diseases,
+      numSamples: num(f, "num-samples"),
+      lang: lang as Lang,
+      seed: num(f, "seed", 42),
+      hardRate: num(f, "hard-rate", 0.2),
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  await denoFs.writeText(str(f, "out"), JSON.stringify(cases, null, 2) + "\n");
+  console.error(`${cases.length} cases (${cases.filter((c) => c.hard).length} hard) → ${f.out}`);
+}
+
+async function defaultDataset(args: string[]) {
+  const { values: f } = parse(args, { root: { type: "string" } });
+  console.log(JSON.stringify(await buildDefaultDataset(denoFs, str(f, "root", REPO))));
+}
+
+async function merge(args: string[]) {
+  const { values: f } = parse(args, {
+    in: { type: "string", multiple: true },
+    "out-dir": { type: "string" },
+    name: { type: "string" },
+    "dataset-info": { type: "string" },
+    split: { type: "string" },
+    seed: { type: "string" },
+    "near-dup": { type: "string" },
+    "stratify-by": { type: "string" },
+    "skip-invalid": { type: "boolean" },
+    tokenizer: { type: "string" },
+  });
+  if (f.tokenizer) {
+    throw new UsageError(
+      "--tokenizer is not available yet: it needs the tokenizer loader (src/io); the report has a character histogram",
+    );
+  }
+  const inputs = (f.in ?? []) as string[];
+  for (const p of inputs) if (!(await denoFs.exists(p))) throw new UsageError(`--in ${p}: no such file`);
+  const nearDup = num(f, "near-dup", 0.8);
+  if (!(nearDup > 0 && nearDup <= 1)) {
+    throw new UsageError(`--near-dup: a Jaccard threshold in (0, 1], got ${nearDup}`);
+  }
+  let split;
+  try {
+    split = f.split ? parseRatios(str(f, "split")) : undefined;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const report = await mergeDatasets({
+    fs: denoFs,
+    inputs,
+    outDir: str(f, "out-dir"),
+    name: str(f, "name"),
+    datasetInfo: str(f, "dataset-info", "data/dataset_info.json"),
+    split,
+    seed: num(f, "seed", 42),
+    nearDup,
+    stratifyBy: str(f, "stratify-by", "") || undefined,
+    skipInvalid: !!f["skip-invalid"],
+  });
+  console.log(JSON.stringify(report, null, 2));
+}
+
+async function validate(args: string[]) {
+  const { values: f, positionals } = parse(args, {
+    format: { type: "string" },
+    "skip-invalid": { type: "boolean" },
+    out: { type: "string" },
+  });
+  const path = positionals[0];
+  if (!path) {
+    throw new UsageError(
+      "usage: deno task data validate FILE [--format alpaca|sharegpt|openai] [--skip-invalid] [--out CLEAN]",
+    );
+  }
+  const format = f.format as Format | undefined;
+  if (format && !FORMATS.includes(format)) {
+    throw new UsageError(`--format: one of ${FORMATS.join(", ")}, got "${format}"`);
+  }
+  const text = await denoFs.readText(path).catch(() => {
+    throw new UsageError(`${path}: cannot read the file`);
+  });
+  let v;
+  try {
+    v = validateDataset(text, { format });
+  } catch (e) {
+    throw new UsageError(`${path}: ${(e as Error).message}`);
+  }
+  for (const e of v.errors.slice(0, 50)) console.error(`${path}: ${e.where}: ${e.field}: ${e.message}`);
+  if (v.errors.length > 50) console.error(`… and ${v.errors.length - 50} more problems`);
+  const bad = v.total - v.valid.length;
+  if (f.out) {
+    const body = v.layout === "jsonl"
+      ? v.valid.map((r) => JSON.stringify(r) + "\n").join("")
+      : JSON.stringify(v.valid, null, 2) + "\n";
+    await denoFs.writeText(str(f, "out"), body);
+  }
+  console.log(
+    `${path}: ${v.format} (${v.layout}), ${v.total} records, ${v.valid.length} valid, ${bad} invalid${
+      f["skip-invalid"] && bad ? " (skipped)" : ""
+    }`,
+  );
+  if (bad && !f["skip-invalid"]) {
+    throw new ValidationFailed(`${bad} invalid record(s); --skip-invalid skips and counts them`);
+  }
+}
+
+/** Invalid records found: exit 1 after the listing. */
+class ValidationFailed extends Error {}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  pubmed,
+  qa,
+  synth,
+  default: defaultDataset,
+  merge,
+  validate,
+};
 
 /** Entry point; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
