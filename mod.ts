@@ -10,3 +10,4 @@ export * from "./src/gpu/mod.ts";
 export * from "./src/tensor/mod.ts";
 export * from "./src/autograd/mod.ts";
 export * from "./src/ops/mod.ts";
+export { AdamW } from "./src/train/optimizer.ts";

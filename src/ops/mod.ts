@@ -1,1 +1,14 @@
 export { add, axpy, cast, fill, invCount, mul, mulScalar, reshape, scale } from "./elementwise.ts";
+export { matmul, type MatmulOptions, matmulInto } from "./matmul.ts";
+export { rmsNorm } from "./rmsnorm.ts";
+export { rope, ropeInvFreq, type RopeScaling } from "./rope.ts";
+export { swiglu } from "./swiglu.ts";
+export { embedding } from "./embedding.ts";
+export { softmax } from "./softmax.ts";
+export { countValid, crossEntropy, crossEntropyRows, gradScaleOf, lossMean } from "./cross_entropy.ts";
+export { mean, sum, sumRows, sumSquares } from "./reduce.ts";
+export { attention, attentionDecode, type AttentionOptions, KvCache, kvCacheWrite } from "./attention.ts";
+export { dropout } from "./dropout.ts";
+export { initLora, type LoraAdapter, loraLinear } from "./lora.ts";
+export { lmHeadCrossEntropy, type LmHeadLossOptions } from "./lm_head_loss.ts";
+export { adamwUpdate, type AdamWHyper } from "./adamw.ts";
