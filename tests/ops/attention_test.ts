@@ -35,6 +35,7 @@ const BACKWARD: Case[] = [
   { B: 2, T: 70, S: 70, H: 2, Hkv: 1, D: 8, opts: { window: 20 } },
   { B: 1, T: 33, S: 70, H: 4, Hkv: 1, D: 64, opts: { causal: false } },
   { B: 1, T: 1, S: 7, H: 2, Hkv: 2, D: 8, opts: {} },
+  { B: 1, T: 33, S: 40, H: 2, Hkv: 1, D: 128, opts: {} },
 ];
 
 const qSize = (c: Case) => c.B * c.T * c.H * c.D;
@@ -231,7 +232,7 @@ Deno.test("attentionDecode matches the reference: batch 3 of different lengths, 
   const [B, H, Hkv, maxT] = [3, 4, 2, 150];
   const lengths = [5, 150, 70];
   for (const dtype of storageTypes(gpu) as ("f32" | "f16")[]) {
-    for (const [D, window] of [[24, 0], [64, 0], [64, 40]]) {
+    for (const [D, window] of [[24, 0], [64, 0], [64, 40], [128, 0]]) {
       await tidy(async () => {
         const { cache } = filledCache(gpu, rng, B, Hkv, maxT, maxT, D, dtype);
         const q = randomData(rng, B * H * D);
