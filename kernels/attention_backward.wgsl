@@ -12,7 +12,8 @@
 // Bindings (group 0): 0 uniform Params (as attention_forward plus `scale`, `nx`)
 //   1 q [B,T,H,D]  2 k [B,S,Hkv,D]  3 v [B,S,Hkv,D]  4 out [B,T,H,D]  5 lse [B,H,T]  6 dout [B,T,H,D]
 //   7 delta [B,H,T] (written by `delta`)  8 dq [B,T,H,D]  9 dk [B,S,Hkv,D]  10 dv [B,S,Hkv,D]
-//   all array<f32>, declared read_write (one table for three entries). Layouts are "auto", so each entry
+//   all f32, as array<vec4<f32>> (128-bit global access; D % 4 == 0) except lse and delta (array<f32>),
+//   declared read_write (one table for three entries). Layouts are "auto", so each entry
 //   binds only what it uses: delta {4, 6, 7}; grad_kv {1, 2, 3, 5, 6, 7, 9, 10}; grad_q {1, 2, 3, 5, 6, 7, 8}.
 // Register tiling as in the forward: thread (tx, ty) = (lid % 16, lid / 16) owns rows ty + 16i and
 // columns tx + 16j of each 64×64 score tile, rows ty + 16i and columns 64g + 4tx .. + 3 (g < DV) of
@@ -33,16 +34,16 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> q: array<f32>;
-@group(0) @binding(2) var<storage, read_write> k: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dout: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dout: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> delta_: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dq: array<f32>;
-@group(0) @binding(9) var<storage, read_write> dk: array<f32>;
-@group(0) @binding(10) var<storage, read_write> dv: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dq: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> dk: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> dv: array<vec4<f32>>;
 
 override D: u32 = 64u;
 override DV: u32 = (D + 63u) / 64u; // 64-column groups of the head dim (≤ 2)
@@ -64,7 +65,7 @@ const K = 1u;
 const V = 2u;
 const DO = 3u;
 
-fn fetch(buf: u32, i: u32) -> f32 {
+fn fetch(buf: u32, i: u32) -> vec4<f32> {
   switch buf {
     case 0u: { return q[i]; }
     case 1u: { return k[i]; }
@@ -86,7 +87,7 @@ fn load4(r: Rows, row: u32, d: u32) -> vec4<f32> {
   let t = r.first + row;
   if (t >= r.count || d >= D) { return vec4<f32>(0.0); }
   let i = r.base + t * r.stride + d;
-  return vec4<f32>(fetch(r.buf, i), fetch(r.buf, i + 1u), fetch(r.buf, i + 2u), fetch(r.buf, i + 3u));
+  return fetch(r.buf, i / 4u);
 }
 
 // 4×4 register tile of X·Yᵀ over the head dim: result[i·4 + j] = xScale · ⟨X[ty+16i], Y[tx+16j]⟩.
@@ -171,7 +172,7 @@ fn storeQ(acc: ptr<function, array<vec4<f32>, 8>>, r: Rows, lid: u32, scale: f32
       let at = tileAt(r, lid, i, g);
       if (at < 0) { continue; }
       let val = (*acc)[i * 2u + g] * scale;
-      for (var e = 0u; e < 4u; e++) { dq[u32(at) + e] = val[e]; }
+      dq[u32(at) / 4u] = val;
     }
   }
 }
@@ -182,9 +183,7 @@ fn storeKV(acc: ptr<function, array<vec4<f32>, 8>>, toV: bool, r: Rows, lid: u32
       let at = tileAt(r, lid, i, g);
       if (at < 0) { continue; }
       let val = (*acc)[i * 2u + g] * scale;
-      for (var e = 0u; e < 4u; e++) {
-        if (toV) { dv[u32(at) + e] = val[e]; } else { dk[u32(at) + e] = val[e]; }
-      }
+      if (toV) { dv[u32(at) / 4u] = val; } else { dk[u32(at) / 4u] = val; }
     }
   }
 }
@@ -202,7 +201,7 @@ fn delta(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = gid.x + gid.y * p.nx * 256u; // row (b·T + t)·H + h
   if (r >= p.B * p.T * p.H) { return; }
   var sum = 0.0;
-  for (var d = 0u; d < D; d++) { sum += dout[r * D + d] * out[r * D + d]; }
+  for (var d4 = 0u; d4 < D / 4u; d4++) { sum += dot(dout[r * D / 4u + d4], out[r * D / 4u + d4]); }
   let h = r % p.H;
   let bt = r / p.H;
   delta_[((bt / p.T) * p.H + h) * p.T + bt % p.T] = sum;

@@ -6,10 +6,10 @@
 // (causal == 0 or j ≤ i + S − T) and (window == 0 or i + S − T − j < window).
 //
 // Bindings (group 0): 0 uniform Params (below)
-//   1 q:   array<f32> read        [B, T, H, D]
-//   2 k:   array<f32> read        [B, S, Hkv, D]
-//   3 v:   array<f32> read        [B, S, Hkv, D]
-//   4 out: array<f32> read_write  [B, T, H, D]
+//   1 q:   array<vec4<f32>> read        [B, T, H, D / 4]   (vec4: 128-bit global loads; D % 4 == 0)
+//   2 k:   array<vec4<f32>> read        [B, S, Hkv, D / 4]
+//   3 v:   array<vec4<f32>> read        [B, S, Hkv, D / 4]
+//   4 out: array<vec4<f32>> read_write  [B, T, H, D / 4]
 //   5 lse: array<f32> read_write  [B, H, T]   natural-log log-sum-exp of the scaled, masked scores
 // Workgroup 256 = 16 × 16 threads (tx = lid % 16, ty = lid / 16); grid [ceil(T / 64), H, B].
 // One workgroup owns 64 queries of one head and walks the 64-key tiles its mask lets through (causal
@@ -35,10 +35,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 override D: u32 = 64u;
@@ -63,19 +63,19 @@ fn visible(i: u32, j: u32) -> bool {
 fn loadQ(base: u32, t: u32, d: u32) -> vec4<f32> {
   if (t >= p.T || d >= D) { return vec4<f32>(0.0); }
   let i = base + t * p.H * D + d;
-  return vec4<f32>(q[i], q[i + 1u], q[i + 2u], q[i + 3u]);
+  return q[i / 4u];
 }
 
 fn loadK(base: u32, s: u32, d: u32) -> vec4<f32> {
   if (s >= p.S || d >= D) { return vec4<f32>(0.0); }
   let i = base + s * p.Hkv * D + d;
-  return vec4<f32>(k[i], k[i + 1u], k[i + 2u], k[i + 3u]);
+  return k[i / 4u];
 }
 
 fn loadV(base: u32, s: u32, d: u32) -> vec4<f32> {
   if (s >= p.S || d >= D) { return vec4<f32>(0.0); }
   let i = base + s * p.Hkv * D + d;
-  return vec4<f32>(v[i], v[i + 1u], v[i + 2u], v[i + 3u]);
+  return v[i / 4u];
 }
 
 // Vec4 e of the 16-key V chunk starting at key s0 (key s0 + e / (D/4), columns 4 · (e % (D/4)) + 0..3).
@@ -211,12 +211,7 @@ fn main(
     for (var g = 0u; g < DV; g++) {
       let col = g * 64u + 4u * tx;
       if (col < D) {
-        let at = qBase + t * p.H * D + col;
-        let ov = o[i * 2u + g] * inv;
-        out[at] = ov.x;
-        out[at + 1u] = ov.y;
-        out[at + 2u] = ov.z;
-        out[at + 3u] = ov.w;
+        out[(qBase + t * p.H * D + col) / 4u] = o[i * 2u + g] * inv;
       }
     }
     if (tx == 0u) { lse[(b * p.H + h) * p.T + t] = (m[i] + log2(sum)) * 0.69314718055994530942; }
