@@ -257,6 +257,31 @@ Deno.test("attentionDecode matches the reference: batch 3 of different lengths, 
   }
 });
 
+Deno.test("attentionDecode over long caches: many key splits, a length-1 sequence, MQA", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(7);
+  const [B, H, Hkv, D, maxT] = [3, 8, 1, 32, 1100];
+  const lengths = [1100, 1, 613];
+  await tidy(async () => {
+    const { cache } = filledCache(gpu, rng, B, Hkv, maxT, maxT, D, "f32");
+    const q = randomData(rng, B * H * D, "f32", -3, 3); // larger scores: a sharper softmax
+    const out = attentionDecode(
+      Tensor.from(gpu, q, [B, 1, H, D]),
+      cache,
+      Tensor.from(gpu, lengths, [B], "u32"),
+    );
+    const want = attentionDecodeRef(q, await cache.k.read(), await cache.v.read(), lengths, {
+      B,
+      H,
+      Hkv,
+      D,
+      maxT,
+    });
+    assertClose(await out.read(), want, tolFor("f32"), "long decode");
+    cache.dispose();
+  });
+});
+
 Deno.test("prefill into the cache then decode equals attention over the full sequence's last row", async () => {
   const gpu = await testGpu();
   const rng = new Rng(6);
