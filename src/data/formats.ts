@@ -58,6 +58,59 @@ function fieldPath(path: readonly PropertyKey[]): string {
 }
 
 /**
+ * Offset of the first syntax error in JSON text (-1 when none): V8's "Unexpected token" messages do
+ * not say where, and a user needs the line.
+ */
+export function jsonErrorOffset(t: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < t.length && " \t\n\r".includes(t[i])) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const value = (): void => {
+    ws();
+    const c = t[i];
+    if (c === "{" || c === "[") {
+      const close = c === "{" ? "}" : "]";
+      i++;
+      ws();
+      if (t[i] === close) return void i++;
+      for (;;) {
+        if (c === "{") {
+          ws();
+          if (t[i] !== '"') fail();
+          value();
+          ws();
+          if (t[i++] !== ":") (i--, fail());
+        }
+        value();
+        ws();
+        if (t[i] === ",") i++;
+        else if (t[i] === close) return void i++;
+        else fail();
+      }
+    }
+    if (c === '"') {
+      for (i++; i < t.length && t[i] !== '"'; i++) if (t[i] === "\\") i++;
+      if (i >= t.length) fail();
+      return void i++;
+    }
+    const m = /^(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(t.slice(i, i + 400));
+    if (!m) fail();
+    i += m![0].length;
+  };
+  try {
+    value();
+    ws();
+    return i < t.length ? i : -1;
+  } catch (at) {
+    return at as number;
+  }
+}
+
+/**
  * Reads a dataset file: a JSON array, or JSON Lines (one object per line, blank lines ignored).
  * JSONL lines that are not JSON come back in `broken` (never silently dropped); a JSON array that does
  * not parse throws, naming the line.
@@ -73,7 +126,8 @@ export function readRecords(
     } catch (e) {
       const msg = (e as Error).message;
       const pos = /position (\d+)/.exec(msg);
-      const line = pos ? text.slice(0, Number(pos[1])).split("\n").length : undefined;
+      const at = pos ? Number(pos[1]) : jsonErrorOffset(text);
+      const line = at >= 0 ? text.slice(0, at).split("\n").length : undefined;
       throw new Error(`${line ? `line ${line}: ` : ""}not valid JSON: ${msg}`);
     }
     if (!Array.isArray(arr)) throw new Error("not a JSON array");
@@ -106,8 +160,13 @@ export function detectFormat(rec: unknown): Format | null {
 }
 
 /** Turn-order rules that a schema cannot say: user and assistant alternate and the last turn answers. */
-function checkTurns(roles: string[], user: Set<string>, assistant: Set<string>, key: string): RecordError[] {
-  const errs: RecordError[] = [];
+function checkTurns(
+  roles: string[],
+  user: Set<string>,
+  assistant: Set<string>,
+  key: string,
+): Omit<RecordError, "where">[] {
+  const errs: Omit<RecordError, "where">[] = [];
   let i = 0;
   if (roles[0] === "system") i = 1;
   let expectUser = true;
@@ -116,9 +175,8 @@ function checkTurns(roles: string[], user: Set<string>, assistant: Set<string>, 
     const ok = expectUser ? user.has(r) : assistant.has(r);
     if (!ok) {
       errs.push({
-        where: "",
         field: `${key}[${i}]`,
-        message: `expected a ${expectUser ? "user" : "assistant"} turn, got "${r}"`,
+        message: `expected ${expectUser ? "a user" : "an assistant"} turn, got "${r}"`,
       });
       return errs;
     }
@@ -126,7 +184,6 @@ function checkTurns(roles: string[], user: Set<string>, assistant: Set<string>, 
   }
   if (!expectUser) {
     errs.push({
-      where: "",
       field: `${key}[${roles.length - 1}]`,
       message: "the last turn must be the assistant's",
     });

@@ -47,6 +47,8 @@ export interface MergeReport {
   stratifyBy: string;
   /** stratum → [train, validation, test]. */
   strata: Record<string, [number, number, number]>;
+  /** Kept records per disease_id (records without one count under "(none)"), whatever the strata. */
+  diseases: Record<string, number>;
   files: Record<string, { path: string; records: number }>;
   /** Histogram of record length (characters, and tokens when a counter is given): bucket upper bound → count. */
   lengthHistogram: { unit: "chars" | "tokens"; buckets: [number, number][] }[];
@@ -131,8 +133,9 @@ export async function mergeDatasets(o: MergeOptions): Promise<MergeReport> {
   const keyOf = (r: Record<string, unknown>) => String(r[stratifyBy] ?? "(none)");
   const parts = stratifiedSplit(kept, keyOf, o.split ?? [0.8, 0.1, 0.1], o.seed ?? 42);
   const strata: Record<string, [number, number, number]> = {};
+  for (const k of [...new Set(kept.map(keyOf))].sort()) strata[k] = [0, 0, 0];
   (["train", "validation", "test"] as const).forEach((p, j) => {
-    for (const r of parts[p]) (strata[keyOf(r)] ??= [0, 0, 0])[j]++;
+    for (const r of parts[p]) strata[keyOf(r)][j]++;
   });
 
   const info = o.datasetInfo ?? "data/dataset_info.json";
@@ -151,11 +154,16 @@ export async function mergeDatasets(o: MergeOptions): Promise<MergeReport> {
   }
   await registerDatasets(o.fs, info, entries);
 
+  const diseases: Record<string, number> = {};
+  for (const r of kept) {
+    const k = typeof r.disease_id === "string" ? r.disease_id : "(none)";
+    diseases[k] = (diseases[k] ?? 0) + 1;
+  }
   const texts = kept.map((r) => textOf(r, format!));
   const lengthHistogram: MergeReport["lengthHistogram"] = [{
     unit: "chars",
     buckets: histogram(texts.map((t) => [...t].length)),
   }];
   if (o.countTokens) lengthHistogram.push({ unit: "tokens", buckets: histogram(texts.map(o.countTokens)) });
-  return { format, sources, stratifyBy, strata, files, lengthHistogram };
+  return { format, sources, stratifyBy, strata, diseases, files, lengthHistogram };
 }

@@ -1,0 +1,130 @@
+import { parsePubmedXml } from "../../src/data/pubmed_xml.ts";
+import { assert, assertEquals } from "../assert.ts";
+
+const CLI = new URL("../../cli/data.ts", import.meta.url).pathname;
+const EDGE = Deno.readTextFileSync(new URL("./fixtures/pubmed_edge.xml", import.meta.url));
+
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+Deno.test("cli: qa rules → valid alpaca; --generator model says what it needs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const abs = `${dir}/abs.jsonl`, out = `${dir}/qa.json`;
+    await Deno.writeTextFile(abs, parsePubmedXml(EDGE).records.map((r) => JSON.stringify(r) + "\n").join(""));
+    const q = await run("qa", "--in", abs, "--out", out, "--generator", "rules");
+    assertEquals(q.code, 0, q.err);
+    assert(/4 abstracts → 7 pairs; skipped: 1 unstructured/.test(q.err), q.err);
+    const items = JSON.parse(await Deno.readTextFile(out));
+    assertEquals(items.length, 7);
+    const v = await run("validate", out);
+    assertEquals(v.code, 0, v.err);
+    assert(/alpaca \(json\), 7 records, 7 valid, 0 invalid/.test(v.out), v.out);
+    const m = await run("qa", "--in", abs, "--out", out, "--generator", "model");
+    assertEquals(m.code, 2);
+    assert(
+      /--generator model is not available yet: it needs the inference engine \(the models issue\)/.test(
+        m.err,
+      ),
+      m.err,
+    );
+    await Deno.writeTextFile(abs, '{"pmid":"1","title":"t","abstract":[]}\nnot json\n');
+    const bad = await run("qa", "--in", abs, "--out", out);
+    assertEquals(bad.code, 2);
+    assert(bad.err.includes(`${abs}:2: not a JSON line`), bad.err);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: synth is deterministic and names bad flags", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = await run(
+      "synth",
+      "--diseases",
+      "渐冻症,亨廷顿舞蹈症",
+      "--num-samples",
+      "50",
+      "--lang",
+      "en",
+      "--seed",
+      "3",
+      "--out",
+      `${dir}/a.json`,
+    );
+    const b = await run(
+      "synth",
+      "--diseases",
+      "ALS,Huntington disease",
+      "--num-samples",
+      "50",
+      "--lang",
+      "en",
+      "--seed",
+      "3",
+      "--out",
+      `${dir}/b.json`,
+    );
+    assertEquals([a.code, b.code], [0, 0], a.err + b.err);
+    assertEquals(await Deno.readTextFile(`${dir}/a.json`), await Deno.readTextFile(`${dir}/b.json`));
+    const recs = JSON.parse(await Deno.readTextFile(`${dir}/a.json`));
+    assertEquals(recs.length, 50);
+    assertEquals((await run("validate", `${dir}/a.json`)).code, 0);
+    const lang = await run(
+      "synth",
+      "--diseases",
+      "als",
+      "--num-samples",
+      "5",
+      "--lang",
+      "fr",
+      "--out",
+      `${dir}/c.json`,
+    );
+    assertEquals(lang.code, 2);
+    assert(/--lang: zh or en, got "fr"/.test(lang.err), lang.err);
+    const unk = await run("synth", "--diseases", "als", "--num-sample", "5");
+    assertEquals(unk.code, 2);
+    assert(/Unknown option '--num-sample'/.test(unk.err), unk.err);
+    const n = await run("synth", "--diseases", "als", "--num-samples", "many", "--out", `${dir}/c.json`);
+    assert(/--num-samples: expected a number, got "many"/.test(n.err), n.err);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: validate lists bad records, --skip-invalid counts them; merge and pubmed flag errors", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const f = `${dir}/d.jsonl`;
+    await Deno.writeTextFile(
+      f,
+      '{"instruction":"q","output":"a"}\n{"instruction":"q"}\n{"instruction":"q","output":"b"}\n',
+    );
+    const v = await run("validate", f);
+    assertEquals(v.code, 1);
+    assert(v.err.includes(`${f}: line 2: output: Invalid input: expected string, received undefined`), v.err);
+    const s = await run("validate", f, "--skip-invalid", "--out", `${dir}/clean.jsonl`);
+    assertEquals(s.code, 0);
+    assert(/3 records, 2 valid, 1 invalid \(skipped\)/.test(s.out), s.out);
+    assertEquals((await Deno.readTextFile(`${dir}/clean.jsonl`)).trim().split("\n").length, 2);
+    const t = await run("merge", "--in", f, "--out-dir", dir, "--name", "x", "--tokenizer", "tok.json");
+    assert(t.code === 2 && /--tokenizer is not available yet/.test(t.err), t.err);
+    const miss = await run("merge", "--in", `${dir}/nope.json`, "--out-dir", dir, "--name", "x");
+    assert(miss.code === 2 && miss.err.includes(`--in ${dir}/nope.json: no such file`), miss.err);
+    const q = await run("pubmed", "--max", "5", "--out", `${dir}/p.jsonl`);
+    assert(q.code === 2 && /missing --query/.test(q.err), q.err);
+    const r = await run("pubmed", "--query", "x", "--max", "5", "--out", `${dir}/p.jsonl`, "--rate", "20");
+    assert(r.code === 2 && /NCBI allows at most 3 requests\/s without an API key/.test(r.err), r.err);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
