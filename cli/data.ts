@@ -120,7 +120,8 @@ async function pubmed(args: string[]) {
       if (!started) bar.start(p.total, 0, { extra: "" }), started = true;
       bar.update(p.done, { extra: `written ${p.written}, no abstract ${p.noAbstract}` });
     },
-    onLog: (m) => console.error(m),
+    // A line of its own, below the bar (which redraws on its next update).
+    onLog: (m) => console.error(bar && started ? `\n${m}` : m),
   });
   bar?.stop();
   console.log(JSON.stringify(r));

@@ -137,6 +137,19 @@ export function namesOf(d: Disease): string[] {
 }
 
 /**
+ * Every name and alias (as written) → disease id: the `Map<alias, canonicalId>` table that the
+ * evaluation code (src/eval/diagnosis.ts) takes.
+ *
+ * @example
+ * aliasTable(kg).get("渐冻症"); // "als"
+ */
+export function aliasTable(kg: KnowledgeGraph): Map<string, string> {
+  const t = new Map<string, string>();
+  for (const d of kg.diseases) for (const n of namesOf(d)) t.set(n, d.id);
+  return t;
+}
+
+/**
  * Normal form used for matching: NFKC (full-width → ASCII, Ⅱ → II), lower case, apostrophes dropped,
  * other punctuation → space, whitespace collapsed.
  */

@@ -6,6 +6,7 @@ export * from "./pubmed.ts";
 export * from "./qa_rules.ts";
 export * from "./qa_openai.ts";
 export * from "./kg.ts";
+export * from "./kg_bundled.ts";
 export * from "./rng.ts";
 export * from "./synth.ts";
 export * from "./formats.ts";

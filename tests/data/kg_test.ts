@@ -78,3 +78,25 @@ Deno.test("alias index: free-text answers resolve to the disease named first", (
   assertEquals(idx.lookup("Likely Graves disease."), "graves_disease");
   assertEquals(idx.find("no diagnosis here"), null);
 });
+
+Deno.test("bundled graph module: alias table for src/eval, lookup without file I/O", async () => {
+  const { medicalAliasTable, lookupDiagnosis, medicalKnowledgeGraph } = await import(
+    "../../src/data/kg_bundled.ts"
+  );
+  assertEquals(medicalKnowledgeGraph().diseases.length, KG.diseases.length);
+  const t = medicalAliasTable();
+  assertEquals([t.get("渐冻症"), t.get("亨廷顿舞蹈症"), t.get("Huntington's disease"), t.get("AMI")], [
+    "als",
+    "huntington_disease",
+    "huntington_disease",
+    "acute_myocardial_infarction",
+  ]);
+  assertEquals(lookupDiagnosis("首先考虑亨廷顿舞蹈症"), "huntington_disease");
+  // Also unambiguous under the evaluation code's stricter normal form (all separators removed).
+  const strict = new Map<string, string>();
+  for (const [name, id] of t) {
+    const k = name.normalize("NFKC").toLowerCase().replace(/['’]s\b/g, "").replace(/[^\p{L}\p{N}]/gu, "");
+    assert(!strict.has(k) || strict.get(k) === id, `"${name}" collides with ${strict.get(k)}`);
+    strict.set(k, id);
+  }
+});
