@@ -50,8 +50,12 @@ override BM: u32 = 8u * TY;
 override BN: u32 = 8u * TX;
 override SA: u32 = BM / 4u + PAD; // vec4 stride of one k row of As
 override SB: u32 = BN / 4u + PAD;
-override LA: u32 = BM * BK / NT; // A elements each thread stages per slab (main)
-override LB: u32 = BN * BK / NT;
+// `main` only: each thread stages GA = BM·BK/(4·NT) vec4 of A and GB = BN·BK/(4·NT) of B per slab
+// (1, 2 or 4) in explicit registers; DOUBLE double-buffers the slabs. (Declared up here with literal
+// defaults: overrides declared after the functions that use earlier ones panic naga 29.)
+override GA: u32 = 2u;
+override GB: u32 = 2u;
+override DOUBLE: bool = true;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<TA>;
@@ -206,35 +210,154 @@ fn setup(wg: vec3<u32>) -> u32 {
   return kBeg;
 }
 
+// ---- `main`: vec4 global loads (A4/B4/C4 alias bindings 1-3), register-prefetched double buffer ----
+
+@group(0) @binding(1) var<storage, read> A4: array<vec4<TA>>;
+@group(0) @binding(2) var<storage, read> B4: array<vec4<TB>>;
+@group(0) @binding(3) var<storage, read_write> C4: array<vec4<f32>>;
+
+// Slab vec4 q of A: (row of the contiguous dimension, vec4 column). Non-transposed A is contiguous
+// along k (BK/4 vec4 per m), transposed A along m (BM/4 vec4 per k).
+fn fetchA(q: u32, k0: u32) -> vec4<f32> {
+  if (TRANS_A) {
+    let k = k0 + q / (BM / 4u);
+    let m = m0 + 4u * (q % (BM / 4u));
+    if (k >= kEnd || m >= p.M) { return vec4(0.0); }
+    return vec4<f32>(A4[(aBase + k * p.M + m) / 4u]);
+  }
+  let m = m0 + q / (BK / 4u);
+  let k = k0 + 4u * (q % (BK / 4u));
+  if (m >= p.M || k >= kEnd) { return vec4(0.0); }
+  return vec4<f32>(A4[(aBase + m * p.K + k) / 4u]);
+}
+
+fn fetchB(q: u32, k0: u32) -> vec4<f32> {
+  if (TRANS_B) {
+    let n = n0 + q / (BK / 4u);
+    let k = k0 + 4u * (q % (BK / 4u));
+    if (n >= p.N || k >= kEnd) { return vec4(0.0); }
+    return vec4<f32>(B4[(bBase + n * p.K + k) / 4u]);
+  }
+  let k = k0 + q / (BN / 4u);
+  let n = n0 + 4u * (q % (BN / 4u));
+  if (k >= kEnd || n >= p.N) { return vec4(0.0); }
+  return vec4<f32>(B4[(bBase + k * p.N + n) / 4u]);
+}
+
+fn putA(buf: u32, q: u32, v: vec4<f32>) {
+  if (TRANS_A) {
+    As[(buf * BK + q / (BM / 4u)) * SA + q % (BM / 4u)] = v;
+    return;
+  }
+  // Transposing store: 4 consecutive k of one m go to 4 k rows.
+  let m = q / (BK / 4u);
+  let r = (buf * BK + 4u * (q % (BK / 4u))) * SA + m / 4u;
+  As[r][m % 4u] = v.x;
+  As[r + SA][m % 4u] = v.y;
+  As[r + 2u * SA][m % 4u] = v.z;
+  As[r + 3u * SA][m % 4u] = v.w;
+}
+
+fn putB(buf: u32, q: u32, v: vec4<f32>) {
+  if (!TRANS_B) {
+    Bs[(buf * BK + q / (BN / 4u)) * SB + q % (BN / 4u)] = v;
+    return;
+  }
+  let n = q / (BK / 4u);
+  let r = (buf * BK + 4u * (q % (BK / 4u))) * SB + n / 4u;
+  Bs[r][n % 4u] = v.x;
+  Bs[r + SB][n % 4u] = v.y;
+  Bs[r + 2u * SB][n % 4u] = v.z;
+  Bs[r + 3u * SB][n % 4u] = v.w;
+}
+
+fn store4v(cBase: u32, row: u32, col: u32, v: vec4<f32>) {
+  if (row >= p.M || col >= p.N) { return; }
+  let i = (cBase + row * p.N + col) / 4u;
+  var o = p.alpha * v;
+  if (p.beta != 0.0) { o += p.beta * C4[i]; }
+  if (p.hasBias != 0u) { o += vec4(f32(bias[col]), f32(bias[col + 1u]), f32(bias[col + 2u]), f32(bias[col + 3u])); }
+  C4[i] = o;
+}
+
+fn slab(buf: u32, tx: u32, ty: u32) {
+  for (var kk = 0u; kk < BK; kk += 4u) {
+    fmaStep(buf, kk, tx, ty);
+    fmaStep(buf, kk + 1u, tx, ty);
+    fmaStep(buf, kk + 2u, tx, ty);
+    fmaStep(buf, kk + 3u, tx, ty);
+  }
+}
+
 @compute @workgroup_size(NT)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let tx = tid % TX;
   let ty = tid / TX;
   let kBeg = setup(wg);
   let nTiles = (max(kEnd, kBeg) - kBeg + BK - 1u) / BK;
-  var ra: array<f32, 16>;
-  var rb: array<f32, 16>;
-  if (nTiles > 0u) {
-    for (var i = 0u; i < LA; i++) { storeA(0u, tid + i * NT, loadA(tid + i * NT, kBeg)); }
-    for (var i = 0u; i < LB; i++) { storeB(0u, tid + i * NT, loadB(tid + i * NT, kBeg)); }
-  }
-  workgroupBarrier();
-  for (var t = 0u; t < nTiles; t++) {
-    let cur = t % 2u;
-    let more = t + 1u < nTiles;
-    if (more) {
-      let k1 = kBeg + (t + 1u) * BK;
-      for (var i = 0u; i < LA; i++) { ra[i] = loadA(tid + i * NT, k1); }
-      for (var i = 0u; i < LB; i++) { rb[i] = loadB(tid + i * NT, k1); }
-    }
-    for (var kk = 0u; kk < BK; kk++) { fmaStep(cur, kk, tx, ty); }
-    if (more) {
-      for (var i = 0u; i < LA; i++) { storeA(1u - cur, tid + i * NT, ra[i]); }
-      for (var i = 0u; i < LB; i++) { storeB(1u - cur, tid + i * NT, rb[i]); }
-    }
+  var pa0: vec4<f32>;
+  var pa1: vec4<f32>;
+  var pa2: vec4<f32>;
+  var pa3: vec4<f32>;
+  var pb0: vec4<f32>;
+  var pb1: vec4<f32>;
+  var pb2: vec4<f32>;
+  var pb3: vec4<f32>;
+  if (DOUBLE && nTiles > 0u) {
+    for (var i = 0u; i < GA; i++) { putA(0u, tid + i * NT, fetchA(tid + i * NT, kBeg)); }
+    for (var i = 0u; i < GB; i++) { putB(0u, tid + i * NT, fetchB(tid + i * NT, kBeg)); }
     workgroupBarrier();
   }
-  writeBlock(wg.z, tx, ty);
+  for (var t = 0u; t < nTiles; t++) {
+    let k1 = kBeg + (t + 1u) * BK;
+    if (!DOUBLE) {
+      let k0 = k1 - BK;
+      for (var i = 0u; i < GA; i++) { putA(0u, tid + i * NT, fetchA(tid + i * NT, k0)); }
+      for (var i = 0u; i < GB; i++) { putB(0u, tid + i * NT, fetchB(tid + i * NT, k0)); }
+      workgroupBarrier();
+      slab(0u, tx, ty);
+      workgroupBarrier();
+      continue;
+    }
+    let cur = t % 2u;
+    // Fetch slab t+1 into registers (out-of-range slabs read as zeros and are never used).
+    pa0 = fetchA(tid, k1);
+    if (GA > 1u) { pa1 = fetchA(tid + NT, k1); }
+    if (GA > 2u) { pa2 = fetchA(tid + 2u * NT, k1); pa3 = fetchA(tid + 3u * NT, k1); }
+    pb0 = fetchB(tid, k1);
+    if (GB > 1u) { pb1 = fetchB(tid + NT, k1); }
+    if (GB > 2u) { pb2 = fetchB(tid + 2u * NT, k1); pb3 = fetchB(tid + 3u * NT, k1); }
+    slab(cur, tx, ty);
+    let nxt = 1u - cur;
+    putA(nxt, tid, pa0);
+    if (GA > 1u) { putA(nxt, tid + NT, pa1); }
+    if (GA > 2u) { putA(nxt, tid + 2u * NT, pa2); putA(nxt, tid + 3u * NT, pa3); }
+    putB(nxt, tid, pb0);
+    if (GB > 1u) { putB(nxt, tid + NT, pb1); }
+    if (GB > 2u) { putB(nxt, tid + 2u * NT, pb2); putB(nxt, tid + 3u * NT, pb3); }
+    workgroupBarrier();
+  }
+  let cBase = wg.z * p.M * p.N;
+  let r0 = m0 + ty * 4u;
+  let r1 = m0 + BM / 2u + ty * 4u;
+  let q0 = n0 + tx * 4u;
+  let q1 = n0 + BN / 2u + tx * 4u;
+  store4v(cBase, r0, q0, c0);
+  store4v(cBase, r0, q1, c1);
+  store4v(cBase, r0 + 1u, q0, c2);
+  store4v(cBase, r0 + 1u, q1, c3);
+  store4v(cBase, r0 + 2u, q0, c4);
+  store4v(cBase, r0 + 2u, q1, c5);
+  store4v(cBase, r0 + 3u, q0, c6);
+  store4v(cBase, r0 + 3u, q1, c7);
+  store4v(cBase, r1, q0, c8);
+  store4v(cBase, r1, q1, c9);
+  store4v(cBase, r1 + 1u, q0, c10);
+  store4v(cBase, r1 + 1u, q1, c11);
+  store4v(cBase, r1 + 2u, q0, c12);
+  store4v(cBase, r1 + 2u, q1, c13);
+  store4v(cBase, r1 + 3u, q0, c14);
+  store4v(cBase, r1 + 3u, q1, c15);
 }
 
 @compute @workgroup_size(NT)

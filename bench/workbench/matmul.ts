@@ -1,9 +1,13 @@
 /**
  * Matmul tuning workbench (run on the GPU box): times tile variants of the tiled kernel on 4096³ in
  * every layout, GEMV lane counts and split-K targets, and checks each variant's output on an awkward
- * shape against float64 samples. Prints one markdown table; `--quick` runs fewer variants.
+ * shape against float64 samples. Prints markdown table rows as it goes. A GPU hang or a compiler
+ * crash in one variant must not cost the others, so `--list` prints the variant count and
+ * `--only I` runs variant I alone (one process per variant under `timeout`):
  *
- *   deno run -A bench/workbench/matmul.ts [--quick] [--n 4096]
+ *   deno run -A bench/workbench/matmul.ts --header
+ *   for i in $(seq 0 $(($(deno run -A bench/workbench/matmul.ts --list) - 1))); do
+ *     timeout 60 deno run -A bench/workbench/matmul.ts --only $i; done
  */
 import { parseArgs } from "node:util";
 import { createGpu, type DType } from "../../src/gpu/mod.ts";
@@ -13,8 +17,18 @@ import { timeCase } from "../harness.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { quick: { type: "boolean", default: false }, n: { type: "string", default: "4096" } },
+  options: {
+    n: { type: "string", default: "4096" },
+    only: { type: "string" },
+    list: { type: "boolean", default: false },
+    header: { type: "boolean", default: false },
+  },
 });
+if (values.header) {
+  console.log("| variant | case | size | ms | TFLOP/s | TB/s | max rel err (check shape) |");
+  console.log("|---|---|---|---:|---:|---:|---:|");
+  Deno.exit(0);
+}
 const gpu = await createGpu();
 console.error(`adapter: ${gpu.info.description}`);
 const defaults = setMatmulTuning({});
@@ -64,8 +78,12 @@ async function check(s: Shape): Promise<number> {
   return worst;
 }
 
-const rows: string[] = [];
-async function bench(
+const variants: (() => Promise<void>)[] = [];
+function bench(variant: string, t: Partial<MatmulTuning>, shapes: Shape[], checkShape?: (s: Shape) => Shape) {
+  variants.push(() => benchNow(variant, t, shapes, checkShape));
+}
+
+async function benchNow(
   variant: string,
   t: Partial<MatmulTuning>,
   shapes: Shape[],
@@ -84,15 +102,16 @@ async function bench(
         bytes: s.M * s.K * 4 + s.K * s.N * (s.tb === "f16" ? 2 : 4) + s.M * s.N * 4,
         setup: () => m,
       }, 400);
-      rows.push(
+      console.log(
         `| ${variant} | ${s.label} | ${r.size} | ${r.ms.toFixed(3)} | ${r.tflops.toFixed(2)} | ${
           r.tbps.toFixed(2)
         } | ${err} |`,
       );
     } catch (e) {
-      rows.push(`| ${variant} | ${s.label} | ${s.M}x${s.N}x${s.K} | FAIL | | | ${String(e).slice(0, 80)} |`);
+      console.log(
+        `| ${variant} | ${s.label} | ${s.M}x${s.N}x${s.K} | FAIL | | | ${String(e).slice(0, 80)} |`,
+      );
     }
-    console.error(rows[rows.length - 1]);
   }
 }
 
@@ -105,16 +124,17 @@ const big: Shape[] = [
 const awkward = (s: Shape): Shape => ({ ...s, M: 515, N: 771, K: 257 });
 const tiles: [string, Partial<MatmulTuning>][] = [
   ["main 128x128 BK16", {}],
+  ["main 128x128 BK16 single-buffered", { double: false }],
   ["main 128x128 BK8", { BK: 8 }],
   ["main 128x128 BK32", { BK: 32 }],
-  ["simple 128x128 BK16", { entry: "simple" }],
   ["main 128x128 BK16 PAD0", { PAD: 0 }],
   ["main 64x256 BK16", { TX: 32, TY: 8 }],
   ["main 256x64 BK16", { TX: 8, TY: 32 }],
-  ["main 256x128 BK8 (512 thr)", { TX: 16, TY: 32, BK: 8 }],
-  ["main 128x256 BK8 (512 thr)", { TX: 32, TY: 16, BK: 8 }],
+  ["main 256x128 BK16 PAD0 (512 thr)", { TX: 16, TY: 32, PAD: 0 }],
+  ["main 128x256 BK16 PAD0 (512 thr)", { TX: 32, TY: 16, PAD: 0 }],
+  ["simple 128x128 BK16", { entry: "simple" }],
 ];
-for (const [name, t] of values.quick ? tiles.slice(0, 2) : tiles) await bench(name, t, big, awkward);
+for (const [name, t] of tiles) bench(name, t, big, awkward);
 
 const ffn = n === 4096 ? 14336 : 2 * n; // Llama-3-8B / Mistral-7B MLP width at n = 4096
 const T = n === 4096 ? 2048 : n / 2;
@@ -125,10 +145,10 @@ const gemv: Shape[] = [
 ];
 const gemvCheck = (s: Shape): Shape => ({ ...s, N: 1031, K: 1028 });
 for (const lanes of [32, 8, 16, 64, 128]) {
-  await bench(`gemv LANES ${lanes}`, { gemvLanes: lanes }, gemv, gemvCheck);
+  bench(`gemv LANES ${lanes}`, { gemvLanes: lanes }, gemv, gemvCheck);
 }
-await bench("skinny tiled (no gemv)", { gemvM: 0 }, gemv, gemvCheck);
-await bench("skinny tiled TX32 (no gemv)", { gemvM: 0, skinny: { TX: 32, TY: 2, BK: 16 } }, gemv, gemvCheck);
+bench("skinny tiled (no gemv)", { gemvM: 0 }, gemv, gemvCheck);
+bench("skinny tiled TX32 (no gemv)", { gemvM: 0, skinny: { TX: 32, TY: 2, BK: 16 } }, gemv, gemvCheck);
 
 const lora: Shape[] = [
   { label: "lora x·Aᵀ", M: T, N: 64, K: n, transB: true },
@@ -138,7 +158,7 @@ const lora: Shape[] = [
 ];
 const loraCheck = (s: Shape): Shape => s;
 for (const target of [128, 264, 528, 1]) {
-  await bench(
+  bench(
     `split target ${target}`,
     { splitTarget: target },
     lora,
@@ -146,7 +166,7 @@ for (const target of [128, 264, 528, 1]) {
   );
 }
 
-console.log("| variant | case | size | ms | TFLOP/s | TB/s | max rel err (awkward shape) |");
-console.log("|---|---|---|---:|---:|---:|---:|");
-console.log(rows.join("\n"));
+if (values.list) console.log(variants.length);
+else if (values.only !== undefined) await variants[Number(values.only)]();
+else for (const v of variants) await v();
 gpu.destroy();

@@ -24,8 +24,10 @@ export interface MatmulOptions {
 
 /** Tile configuration of the tiled kernel (WGSL overrides) and the path thresholds. */
 export interface MatmulTuning {
-  /** Entry of kernels/matmul.wgsl for large tiles: "main" (double-buffered) or "simple". */
+  /** Entry of kernels/matmul.wgsl for large aligned tiles: "main" (vec4) or "simple" (scalar). */
   entry: string;
+  /** `main` double-buffers shared memory (register prefetch of the next slab). */
+  double: boolean;
   /** Threads per workgroup along N and M (tile = 8·TY × 8·TX), slab depth BK, smem row padding. */
   TX: number;
   TY: number;
@@ -45,6 +47,7 @@ export interface MatmulTuning {
 
 const tuning: MatmulTuning = {
   entry: "main",
+  double: true,
   TX: 16,
   TY: 16,
   BK: 16,
@@ -116,13 +119,16 @@ function gemm(g: Gemm): void {
     return;
   }
   const skinny = g.M <= tuning.skinnyM;
+  // `main` reads and writes vec4s: the contiguous dimension of A, of B and of C must be multiples of 4.
+  const aligned = g.N % 4 === 0 && (g.transA ? g.M : g.K) % 4 === 0 && (g.transB ? g.K : g.N) % 4 === 0;
   const t = skinny ? tuning.skinny : tuning;
-  const entry = skinny ? "simple" : tuning.entry;
-  if (
-    entry === "main" &&
-    (8 * t.BK / t.TX > 16 || 8 * t.BK / t.TY > 16 || (8 * t.BK) % t.TX || (8 * t.BK) % t.TY)
-  ) {
-    throw new Error(`matmul: tile TX=${t.TX} TY=${t.TY} BK=${t.BK} does not fit the double-buffered kernel`);
+  const entry = skinny || !aligned ? "simple" : tuning.entry;
+  const per = (x: number) => 8 * x * t.BK / (4 * t.TX * t.TY); // vec4 each thread stages per slab
+  const [ga, gb] = [per(t.TY), per(t.TX)];
+  if (entry === "main") {
+    if (![1, 2, 4].includes(ga) || ![1, 2, 4].includes(gb) || t.BK % 4) {
+      throw new Error(`matmul: tile TX=${t.TX} TY=${t.TY} BK=${t.BK} does not fit the vec4 kernel`);
+    }
   }
   const [BM, BN] = [8 * t.TY, 8 * t.TX];
   const gx = Math.ceil(g.N / BN), gy = Math.ceil(g.M / BM);
@@ -145,7 +151,15 @@ function gemm(g: Gemm): void {
       file: "matmul",
       entry,
       types,
-      overrides: { TX: t.TX, TY: t.TY, BK: t.BK, PAD: tuning.PAD, TRANS_A: +g.transA, TRANS_B: +g.transB },
+      overrides: {
+        TX: t.TX,
+        TY: t.TY,
+        BK: t.BK,
+        PAD: tuning.PAD,
+        TRANS_A: +g.transA,
+        TRANS_B: +g.transB,
+        ...(entry === "main" ? { DOUBLE: +tuning.double, GA: ga, GB: gb } : {}),
+      },
     },
     { 1: g.a.buffer, 2: g.b.buffer, 3: part ? part.buffer : g.out.buffer, 4: biasBuf },
     [gx, gy, g.batch * S],
