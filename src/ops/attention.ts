@@ -210,29 +210,15 @@ export class KvCache {
   }
 }
 
-function decodeParams(
-  c: KvCache,
-  o: { B?: number; T?: number; H?: number; window?: number; scale2?: number },
-) {
-  return {
-    B: o.B ?? c.batch,
-    T: o.T ?? 1,
-    H: o.H ?? c.kvHeads,
-    window: o.window ?? 0,
-    scale2: o.scale2 ?? 0,
-  };
-}
-
+/** The uniform block of kernels/attention_decode.wgsl (one struct for its three entries). */
 function decodeUniforms(
   c: KvCache,
-  f: ReturnType<typeof decodeParams>,
-  split: number,
-  nsplit: number,
-  n: number,
-  nx: number,
+  f: Partial<Record<"B" | "T" | "H" | "window" | "split" | "nsplit" | "n" | "nx", number>> & {
+    scale2?: number;
+  },
 ): Uniforms {
-  return new Uniforms().u32(f.B).u32(f.T).u32(f.H).u32(c.kvHeads).u32(c.maxT).u32(f.window).f32(f.scale2)
-    .u32(split).u32(nsplit).u32(n).u32(nx);
+  return new Uniforms().u32(f.B ?? c.batch).u32(f.T ?? 1).u32(f.H ?? c.kvHeads).u32(c.kvHeads).u32(c.maxT)
+    .u32(f.window ?? 0).f32(f.scale2 ?? 0).u32(f.split ?? 0).u32(f.nsplit ?? 0).u32(f.n ?? 0).u32(f.nx ?? 0);
 }
 
 /**
@@ -264,7 +250,7 @@ export function kvCacheWrite(cache: KvCache, k: Tensor, v: Tensor, positions: Te
     { file: "attention_decode", entry: "write", types: { ST: cache.dtype }, overrides: { D } },
     { 1: k.buffer, 2: v.buffer, 3: positions.buffer, 4: cache.k.buffer, 5: cache.v.buffer },
     grid,
-    decodeUniforms(cache, decodeParams(cache, { T }), 0, 0, n, grid[0]),
+    decodeUniforms(cache, { T, n, nx: grid[0] }),
   );
 }
 
@@ -306,14 +292,7 @@ export function attentionDecode(
   while (G % gw !== 0) gw--;
   const { split, nsplit } = planSplits(cache.maxT, B * (H / gw));
   const scale2 = (opts.scale ?? 1 / Math.sqrt(D)) * LOG2E;
-  const u = decodeUniforms(
-    cache,
-    decodeParams(cache, { B, H, window: opts.window, scale2 }),
-    split,
-    nsplit,
-    0,
-    0,
-  );
+  const u = decodeUniforms(cache, { H, window: opts.window, scale2, split, nsplit });
   const part = Tensor.empty(gpu, [B, H, nsplit, D], "f32");
   const ml = Tensor.empty(gpu, [B, H, nsplit, 2], "f32");
   const out = Tensor.empty(gpu, q.shape, "f32");
