@@ -27,11 +27,22 @@ import { buildDefaultDataset } from "../src/data/default_dataset.ts";
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DEFAULT_KG = `${REPO}/data/medical_kg.json`;
 
-/** The Deno file-system adapter handed to src/data. */
+async function parentDir(p: string): Promise<void> {
+  const i = p.lastIndexOf("/");
+  if (i > 0) await Deno.mkdir(p.slice(0, i), { recursive: true });
+}
+
+/** The Deno file-system adapter handed to src/data; writes create missing parent directories. */
 export const denoFs: DataFs = {
   readText: (p) => Deno.readTextFile(p),
-  writeText: (p, t) => Deno.writeTextFile(p, t),
-  appendText: (p, t) => Deno.writeTextFile(p, t, { append: true }),
+  writeText: async (p, t) => {
+    await parentDir(p);
+    await Deno.writeTextFile(p, t);
+  },
+  appendText: async (p, t) => {
+    await parentDir(p);
+    await Deno.writeTextFile(p, t, { append: true });
+  },
   exists: (p) => Deno.stat(p).then(() => true, () => false),
 };
 

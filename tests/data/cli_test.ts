@@ -128,3 +128,85 @@ Deno.test("cli: validate lists bad records, --skip-invalid counts them; merge an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: the seed's pipeline end to end — pubmed → qa → synth → merge → validate", async () => {
+  const { startEutils, splitArticles } = await import("./eutils_server.ts");
+  const srv = startEutils(splitArticles(EDGE).map((a) => a.xml));
+  const dir = await Deno.makeTempDir();
+  try {
+    const p = await run(
+      "pubmed",
+      "--query",
+      "diabetes treatment",
+      "--max",
+      "5000",
+      "--out",
+      `${dir}/abs.jsonl`,
+      "--base-url",
+      srv.base,
+      "--email",
+      "me@example.org",
+      "--no-progress",
+    );
+    assertEquals(p.code, 0, p.err);
+    assertEquals(JSON.parse(p.out).written, 4);
+    assertEquals(
+      (await run(
+        "qa",
+        "--in",
+        `${dir}/abs.jsonl`,
+        "--out",
+        `${dir}/medical_qa_alpaca.json`,
+        "--generator",
+        "rules",
+      )).code,
+      0,
+    );
+    const s = await run(
+      "synth",
+      "--diseases",
+      "渐冻症,亨廷顿舞蹈症",
+      "--num-samples",
+      "40",
+      "--lang",
+      "zh",
+      "--seed",
+      "1",
+      "--out",
+      `${dir}/rare.json`,
+    );
+    assertEquals(s.code, 0, s.err);
+    const m = await run(
+      "merge",
+      "--in",
+      `${dir}/medical_qa_alpaca.json`,
+      "--in",
+      `${dir}/rare.json`,
+      "--out-dir",
+      `${dir}/merged`,
+      "--name",
+      "medical_dataset_merged",
+      "--dataset-info",
+      `${dir}/dataset_info.json`,
+      "--split",
+      "0.8,0.1,0.1",
+    );
+    assertEquals(m.code, 0, m.err);
+    const rep = JSON.parse(m.out);
+    assertEquals(rep.sources.medical_qa_alpaca.kept, 7);
+    assert(
+      rep.sources.rare.kept >= 30,
+      `synthetic cases lost as near duplicates: ${JSON.stringify(rep.sources.rare)}`,
+    );
+    assertEquals(rep.stratifyBy, "source");
+    const info = JSON.parse(await Deno.readTextFile(`${dir}/dataset_info.json`));
+    assertEquals(info.medical_dataset_merged.file_name, "merged/train.json");
+    for (const part of ["train", "validation", "test"]) {
+      const v = await run("validate", `${dir}/merged/${part}.json`);
+      assertEquals(v.code, 0, v.err + v.out);
+    }
+  } finally {
+    await srv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
