@@ -171,6 +171,7 @@ async function qa(args: string[]) {
     model: { type: "string" },
     concurrency: { type: "string" },
     "pairs-per-abstract": { type: "string" },
+    "no-progress": { type: "boolean" },
   });
   const gen = str(f, "generator", "rules");
   if (gen === "model") {
@@ -196,13 +197,17 @@ async function qa(args: string[]) {
     const baseUrl = str(f, "base-url", Deno.env.get("OPENAI_BASE_URL") ?? "https://api.openai.com/v1");
     const model = str(f, "model", Deno.env.get("OPENAI_MODEL") ?? "");
     if (!model) throw new UsageError("--generator openai needs --model (or OPENAI_MODEL)");
+    const bar = progressBar(!f["no-progress"], "qa");
+    bar?.start(records.length, 0, { extra: "" });
     const r = await openAiQa(records, {
       baseUrl,
       model,
       apiKey: str(f, "api-key", Deno.env.get("OPENAI_API_KEY") ?? "") || undefined,
       concurrency: num(f, "concurrency", 4),
       pairsPerAbstract: num(f, "pairs-per-abstract", 3),
+      onProgress: (done) => bar?.update(done),
     });
+    bar?.stop();
     items = r.items;
     for (const x of r.failed) console.error(`pmid ${x.pmid}: ${x.error}`);
     console.error(

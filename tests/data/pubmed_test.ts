@@ -113,7 +113,7 @@ Deno.test("PubMed client: esearch history + efetch paging, tool/email, 3 request
     assertEquals(new Set(lines.map((l) => l.pmid)).size, 22);
     const w = minWindow(srv.hits, 3);
     assert(w >= 1000, `4 requests within ${w.toFixed(0)} ms: more than 3/s`);
-    assert(wall < 3000, `6 requests at 3/s should take ~1 s, took ${wall.toFixed(0)} ms`);
+    assert(wall < 4000, `6 requests at 3/s should take ~1 s, took ${wall.toFixed(0)} ms`);
   } finally {
     await srv.close();
   }
@@ -138,10 +138,10 @@ Deno.test("PubMed client: with an API key, 10 requests/s held (and used)", async
     assert(srv.hits.every((h) => h.params.api_key === "K"));
     const w = minWindow(srv.hits, 10);
     assert(w >= 1000, `11 requests within ${w.toFixed(0)} ms: more than 10/s`);
-    assert(
-      wall < 2500,
-      `12 requests at 10/s should take ~1.1 s, took ${wall.toFixed(0)} ms (3/s would be ~3.7 s)`,
-    );
+    // The key really raises the limit: some second holds more than 3 requests (robust under CPU load).
+    const w3 = minWindow(srv.hits, 3);
+    assert(w3 < 1000, `no second held more than 3 requests (min span of 4: ${w3.toFixed(0)} ms)`);
+    assert(wall < 3000, `12 requests at 10/s should take ~1.1 s, took ${wall.toFixed(0)} ms (3/s: ~3.7 s)`);
   } finally {
     await srv.close();
   }
