@@ -164,6 +164,9 @@ export async function fetchPubmed(o: PubmedOptions): Promise<PubmedResult> {
   }
   const base = (o.baseUrl ?? EUTILS_BASE).replace(/\/?$/, "/");
   const batch = o.batchSize ?? 200;
+  if (!(Number.isInteger(batch) && batch >= 1 && batch <= ESEARCH_MAX)) {
+    throw new Error(`--batch-size must be an integer in 1..${ESEARCH_MAX}, got ${batch}`);
+  }
   const limiter = new RateLimiter(o.requestsPerSecond ?? (o.apiKey ? 10 : 3));
   const retry: RetryOptions = {
     ...o.retry,
