@@ -15,13 +15,18 @@ on already decoded strings. Token F1 has no standard library for mixed zh/en tex
 recomputed here from its written definition (src/eval/metrics/f1.ts) with the standard library only,
 as an independent second implementation.
 
+Each section is computed independently; a section whose library is missing or fails is recorded
+under "missing" with the error, and "provenance" says where and with which versions each section
+was computed. --merge fills the sections this run could not compute from an earlier output (e.g.
+sacrebleu/torchmetrics from the GPU machine, NLTK from a machine whose Python it still supports).
+
 Usage: python3 tools/metric_reference.py [--pairs FILE] [--out FILE] [--lib-path DIR ...]
+                                         [--where TEXT] [--merge FILE]
   --lib-path appends directories to sys.path (pure-Python copies of jieba, nltk, rouge_chinese, for
   machines where they are not installed; an installed copy wins).
 """
 import argparse
 import collections
-import importlib
 import json
 import os
 import sys
@@ -31,16 +36,6 @@ import unicodedata
 def load_pairs(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def try_import(name, missing, versions):
-    try:
-        mod = importlib.import_module(name)
-    except Exception as e:  # noqa: BLE001 - any import failure means "not available"
-        missing[name] = f"{type(e).__name__}: {e}"
-        return None
-    versions[name] = getattr(mod, "__version__", "unknown")
-    return mod
 
 
 def is_cjk(cp):
@@ -104,11 +99,113 @@ def bleu_dict(b):
             "precisions": list(b.precisions), "bp": b.bp, "sys_len": b.sys_len, "ref_len": b.ref_len}
 
 
+def section_sacrebleu(preds, refs, versions):
+    import sacrebleu
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+    from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
+    versions["sacrebleu"] = sacrebleu.__version__
+    sb = {}
+    for name, tok in {"13a": Tokenizer13a(), "zh": TokenizerZh()}.items():
+        sb[name] = {
+            "corpus": bleu_dict(sacrebleu.corpus_bleu(preds, [refs], tokenize=name)),
+            "sentence": [sacrebleu.sentence_bleu(p, [r], tokenize=name).score for p, r in zip(preds, refs)],
+            "tokens_pred": [tok(p.rstrip()) for p in preds],
+            "tokens_ref": [tok(r.rstrip()) for r in refs],
+        }
+    return sb
+
+
+def section_torchmetrics(preds, refs, versions):
+    import torchmetrics
+    from torchmetrics.text import SacreBLEUScore
+    versions["torchmetrics"] = torchmetrics.__version__
+    return {f"sacrebleu_{name}": float(SacreBLEUScore(tokenize=name)(preds, [[r] for r in refs])) * 100
+            for name in ("13a", "zh")}
+
+
+def nltk_bleu(versions):
+    import nltk
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+    versions["nltk"] = nltk.__version__
+    return lambda label, pred: sentence_bleu([list(label)], list(pred), smoothing_function=SmoothingFunction().method3)
+
+
+def section_nltk_char_bleu(preds, refs, versions):
+    bleu = nltk_bleu(versions)
+    return [bleu(r, p) for p, r in zip(preds, refs)]
+
+
+def load_jieba(versions):
+    import jieba
+    jieba.setLogLevel(60)
+    versions["jieba"] = jieba.__version__
+    return jieba
+
+
+def section_jieba(preds, refs, versions):
+    jieba = load_jieba(versions)
+    return {"pred": [list(jieba.cut(p)) for p in preds], "ref": [list(jieba.cut(r)) for r in refs]}
+
+
+def section_jieba_fuzz(preds, refs, versions):
+    jieba = load_jieba(versions)
+    texts = fuzz_texts(preds + refs, 400)
+    return {"texts": texts, "tokens": [list(jieba.cut(t)) for t in texts]}
+
+
+def section_llamafactory(preds, refs, versions):
+    """ComputeSimilarity.__call__ from LLaMA-Factory, after batch_decode."""
+    jieba = load_jieba(versions)
+    import rouge_chinese
+    versions["rouge_chinese"] = rouge_chinese.__version__
+    bleu = nltk_bleu(versions)
+    score_dict = {"rouge-1": [], "rouge-2": [], "rouge-l": [], "bleu-4": []}
+    raw = {"rouge-1": [], "rouge-2": [], "rouge-l": []}
+    for pred, label in zip(preds, refs):
+        hypothesis = list(jieba.cut(pred))
+        reference = list(jieba.cut(label))
+        if len(" ".join(hypothesis).split()) == 0 or len(" ".join(reference).split()) == 0:
+            result = {"rouge-1": {"f": 0.0}, "rouge-2": {"f": 0.0}, "rouge-l": {"f": 0.0}}
+        else:
+            rouge = rouge_chinese.Rouge()
+            scores = rouge.get_scores(" ".join(hypothesis), " ".join(reference))
+            result = scores[0]
+        for k, v in result.items():
+            score_dict[k].append(round(v["f"] * 100, 4))
+            raw[k].append(v["f"])
+        score_dict["bleu-4"].append(round(bleu(label, pred) * 100, 4))
+    try:
+        import numpy as np
+        means = {k: float(np.mean(v)) for k, v in score_dict.items()}
+    except ImportError:
+        means = {k: sum(v) / len(v) for k, v in score_dict.items()}
+    return {"per_sample": score_dict, "mean": means, "rouge_f_unrounded": raw}
+
+
+def section_token_f1(preds, refs, versions):
+    per_sample = [token_f1(p, r) for p, r in zip(preds, refs)]
+    return {"source": "independent stdlib implementation of the definition in src/eval/metrics/f1.ts",
+            "per_sample": per_sample, "mean": sum(per_sample) / len(per_sample)}
+
+
+SECTIONS = {
+    "token_f1": section_token_f1,
+    "sacrebleu": section_sacrebleu,
+    "torchmetrics": section_torchmetrics,
+    "nltk_char_bleu": section_nltk_char_bleu,
+    "jieba": section_jieba,
+    "jieba_fuzz": section_jieba_fuzz,
+    "llamafactory": section_llamafactory,
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", default="tests/eval/fixtures/pairs.jsonl")
     ap.add_argument("--out", default="tests/eval/fixtures/reference_values.json")
     ap.add_argument("--lib-path", action="append", default=[])
+    ap.add_argument("--where", default="", help="where this run happens, recorded with each section")
+    ap.add_argument("--merge", help="an earlier output: its sections fill in the ones this run could not compute")
     args = ap.parse_args()
     # Appended, so an installed copy of a library wins over a carried one.
     sys.path.extend(os.path.abspath(p) for p in args.lib_path)
@@ -116,86 +213,29 @@ def main():
     pairs = load_pairs(args.pairs)
     preds = [p["prediction"] for p in pairs]
     refs = [p["reference"] for p in pairs]
-    missing, versions = {}, {"python": sys.version.split()[0]}
-    out = {"pairs": len(pairs), "versions": versions, "missing": missing}
-
-    out["token_f1"] = {"source": "independent stdlib implementation of the definition in src/eval/metrics/f1.ts",
-                       "per_sample": [token_f1(p, r) for p, r in zip(preds, refs)]}
-    out["token_f1"]["mean"] = sum(out["token_f1"]["per_sample"]) / len(pairs)
-
-    sacrebleu = try_import("sacrebleu", missing, versions)
-    if sacrebleu:
-        from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
-        from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
-        toks = {"13a": Tokenizer13a(), "zh": TokenizerZh()}
-        sb = {}
-        for name, tok in toks.items():
-            sb[name] = {
-                "corpus": bleu_dict(sacrebleu.corpus_bleu(preds, [refs], tokenize=name)),
-                "sentence": [sacrebleu.sentence_bleu(p, [r], tokenize=name).score for p, r in zip(preds, refs)],
-                "tokens_pred": [tok(p.rstrip()) for p in preds],
-                "tokens_ref": [tok(r.rstrip()) for r in refs],
-            }
-        out["sacrebleu"] = sb
-
-    torchmetrics = try_import("torchmetrics", missing, versions)
-    if torchmetrics:
-        from torchmetrics.text import SacreBLEUScore
-        out["torchmetrics"] = {}
-        for name in ("13a", "zh"):
-            metric = SacreBLEUScore(tokenize=name)
-            out["torchmetrics"][f"sacrebleu_{name}"] = float(metric(preds, [[r] for r in refs])) * 100
-
-    nltk_bleu = None
-    try:
-        from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
-        import nltk
-        versions["nltk"] = nltk.__version__
-        nltk_bleu = (sentence_bleu, SmoothingFunction)
-        out["nltk_char_bleu"] = [sentence_bleu([list(r)], list(p), smoothing_function=SmoothingFunction().method3)
-                                 for p, r in zip(preds, refs)]
-    except Exception as e:  # noqa: BLE001
-        missing["nltk"] = f"{type(e).__name__}: {e}"
-
-    jieba = try_import("jieba", missing, versions)
-    if jieba:
-        jieba.setLogLevel(60)
-        out["jieba"] = {"pred": [list(jieba.cut(p)) for p in preds], "ref": [list(jieba.cut(r)) for r in refs]}
-        texts = fuzz_texts(preds + refs, 400)
-        out["jieba_fuzz"] = {"texts": texts, "tokens": [list(jieba.cut(t)) for t in texts]}
-
-    rouge_chinese = try_import("rouge_chinese", missing, versions)
-    if jieba and rouge_chinese and nltk_bleu:
-        # ComputeSimilarity.__call__ from LLaMA-Factory, after batch_decode.
-        sentence_bleu, SmoothingFunction = nltk_bleu
-        score_dict = {"rouge-1": [], "rouge-2": [], "rouge-l": [], "bleu-4": []}
-        raw = {"rouge-1": [], "rouge-2": [], "rouge-l": []}
-        for pred, label in zip(preds, refs):
-            hypothesis = list(jieba.cut(pred))
-            reference = list(jieba.cut(label))
-            if len(" ".join(hypothesis).split()) == 0 or len(" ".join(reference).split()) == 0:
-                result = {"rouge-1": {"f": 0.0}, "rouge-2": {"f": 0.0}, "rouge-l": {"f": 0.0}}
-            else:
-                rouge = rouge_chinese.Rouge()
-                scores = rouge.get_scores(" ".join(hypothesis), " ".join(reference))
-                result = scores[0]
-            for k, v in result.items():
-                score_dict[k].append(round(v["f"] * 100, 4))
-                raw[k].append(v["f"])
-            bleu_score = sentence_bleu([list(label)], list(pred), smoothing_function=SmoothingFunction().method3)
-            score_dict["bleu-4"].append(round(bleu_score * 100, 4))
+    out = {"pairs": len(pairs), "provenance": {}, "missing": {}}
+    for name, fn in SECTIONS.items():
+        versions = {"python": sys.version.split()[0]}
         try:
-            import numpy as np
-            means = {k: float(np.mean(v)) for k, v in score_dict.items()}
-        except ImportError:
-            means = {k: sum(v) / len(v) for k, v in score_dict.items()}
-        out["llamafactory"] = {"per_sample": score_dict, "mean": means, "rouge_f_unrounded": raw}
-    elif "rouge_chinese" not in missing and rouge_chinese is None:
-        missing["rouge_chinese"] = "not imported"
+            out[name] = fn(preds, refs, versions)
+            out["provenance"][name] = {"where": args.where, **versions}
+        except Exception as e:  # noqa: BLE001 - a missing or broken library skips its section
+            out["missing"][name] = f"{type(e).__name__}: {e}"
+
+    if args.merge:
+        with open(args.merge, encoding="utf-8") as f:
+            old = json.load(f)
+        if old.get("pairs") != len(pairs):
+            sys.exit(f"--merge {args.merge}: computed on {old.get('pairs')} pairs, not {len(pairs)}")
+        for name in SECTIONS:
+            if name not in out and name in old:
+                out[name] = old[name]
+                out["provenance"][name] = old["provenance"][name]
+                out["missing"].pop(name, None)
 
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
-    print(f"wrote {args.out}: {len(pairs)} pairs; versions {versions}; missing {sorted(missing)}")
+    print(f"wrote {args.out}: {len(pairs)} pairs; sections {sorted(out['provenance'])}; missing {out['missing']}")
 
 
 if __name__ == "__main__":
