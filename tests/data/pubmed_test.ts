@@ -269,3 +269,18 @@ Deno.test("PubMed CLI: killed mid-run, the rerun skips done batches and appends 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("PubMed client: refuses to resume into a damaged file and rejects impossible requests", async () => {
+  const { readDonePmids } = await import("../../src/data/pubmed.ts");
+  const fs = memoryFs({
+    "o.jsonl": '{"pmid":"1"}\nGARBAGE\n{"pmid":"3"}\n',
+    "t.jsonl": '{"pmid":"1"}\n{"pmid":"2"}\n{"pm',
+  });
+  await assertRejects(() => readDonePmids(fs, "o.jsonl"), /o\.jsonl:2: not a JSON line; cannot resume/);
+  assertEquals([...await readDonePmids(fs, "t.jsonl")], ["1", "2"]);
+  assertEquals(fs.files.get("t.jsonl"), '{"pmid":"1"}\n{"pmid":"2"}\n'); // the torn tail is cut
+  const base = { query: "q", out: "x", fs: memoryFs() };
+  await assertRejects(() => fetchPubmed({ ...base, max: 20_000 }), /at most 10000 PMIDs per query/);
+  await assertRejects(() => fetchPubmed({ ...base, max: 5, batchSize: 0 }), /--batch-size must be/);
+  await assertRejects(() => fetchPubmed({ ...base, query: " ", max: 5 }), /--query is empty/);
+});
