@@ -85,6 +85,7 @@ const TRIGGER_RE = new RegExp(
   `(?<![不未非无])(?:${ZH_TRIGGERS.join("|")})|(?<![\\p{L}\\p{N}])(?:${EN_TRIGGERS.join("|")})(?![\\p{L}])`,
   "giu",
 );
+const TRIGGER_AT_START = new RegExp(`^(?:${TRIGGER_RE.source})`, "iu");
 /** End of the sentence that holds the diagnosis. */
 const SPAN_END = /[。；;!?！？\n]|\.(?:\s|$)/u;
 /** End of the diagnosis clause inside the sentence: an explanation or a description follows. */
@@ -110,7 +111,9 @@ export function extractDiagnoses(text: string, maxK = 5): string[] {
       TRIGGER_RE.lastIndex++;
       continue;
     }
-    const after = text.slice(m.index + m[0].length).replace(/^[\s:：,，\-–—]+/u, "");
+    const after = text.slice(m.index + m[0].length).replace(/^[\s:：,，\-–—*#>]+/u, ""); // also markdown ** # >
+    // A heading such as "Diagnosis\n**Most likely:** X": the next trigger introduces the answer.
+    if (TRIGGER_AT_START.test(after)) continue;
     const end = after.search(SPAN_END);
     const sentence = end < 0 ? after : after.slice(0, end);
     const clauseEnd = sentence.search(CLAUSE_END);

@@ -55,10 +55,12 @@ const FIRST: [string, string][] = [
   ["不考虑渐冻症，诊断为重症肌无力。", "mg"],
   ["症状不符合多发性硬化，考虑视神经脊髓炎。", "nmosd"],
   ["Suspected Fabry disease in a 30-year-old man.", "fabry"],
+  ["**诊断**：渐冻症（ALS）\n**依据**：进行性肌无力。", "als"],
+  ["### Diagnosis\n**Most likely:** Gaucher disease", "gaucher"],
   ["Impression: the presentation is most likely to be Pompe disease with respiratory weakness.", "pompe"],
 ];
 
-Deno.test("diagnosis: first stated diagnosis from 42 zh/en/mixed phrasings", () => {
+Deno.test("diagnosis: first stated diagnosis from 44 zh/en/mixed phrasings", () => {
   const wrong: string[] = [];
   for (const [text, id] of FIRST) {
     const got = extractDiagnoses(text, 1).map((c) => resolveDiagnosis(c, index));
