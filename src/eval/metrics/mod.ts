@@ -14,3 +14,4 @@ export * from "./rouge.ts";
 export * from "./sacrebleu_tokenizers.ts";
 export * from "./segment.ts";
 export * from "./text.ts";
+export * from "./summary.ts";
