@@ -6,9 +6,11 @@
  * Extraction ({@link extractDiagnoses}): the earliest trigger phrase in the text wins —
  * zh "诊断：/诊断为/诊断是/初步诊断/最可能的诊断是/考虑(为)/首先考虑/疑似/符合…", en "Diagnosis:",
  * "the diagnosis is", "most likely (diagnosis is)", "consistent with", "suggestive of",
- * "diagnosed with", "probable"… (see TRIGGERS). The span after it runs to the end of the sentence
- * (。；;!?！？ or ". " or a line break) and is split into list items at 、,，/ "或" "or" "and"
- * "与" "及" and list markers "(1)", "1)", "1.", "①". With no trigger, the first line is the span.
+ * "diagnosed with", "probable"… (see ZH_TRIGGERS, EN_TRIGGERS; English ones on word boundaries,
+ * negated Chinese ones such as "不考虑" ignored). The span after it runs to the end of the sentence
+ * (。；;!?！？ or ". " or a line break), is cut where an explanation starts (":", " given ",
+ * " because ", "的表现", "，因为"…), and is split into list items at 、,，/ "或" "or" "and" "与" "及"
+ * "其次为" and list markers "(1)", "1)", "1.", "①". With no trigger, the first line is the span.
  *
  * Resolution ({@link resolveDiagnosis}): a candidate that equals an alias after
  * {@link normalizeDiagnosis} maps to that alias's id; otherwise the longest alias contained in it
@@ -101,7 +103,6 @@ const ITEM_SPLIT =
  */
 export function extractDiagnoses(text: string, maxK = 5): string[] {
   TRIGGER_RE.lastIndex = 0;
-  let span: string;
   let m: RegExpExecArray | null;
   // The earliest trigger that is followed by some text before the sentence ends.
   for (;;) {
@@ -118,10 +119,7 @@ export function extractDiagnoses(text: string, maxK = 5): string[] {
     const sentence = end < 0 ? after : after.slice(0, end);
     const clauseEnd = sentence.search(CLAUSE_END);
     const candidate = (clauseEnd > 0 ? sentence.slice(0, clauseEnd) : sentence).trim();
-    if (/[\p{L}\p{N}]/u.test(candidate)) {
-      span = candidate;
-      return splitItems(span, maxK);
-    }
+    if (/[\p{L}\p{N}]/u.test(candidate)) return splitItems(candidate, maxK);
   }
   const firstLine = text.trim().split(SPAN_END)[0] ?? "";
   return splitItems(firstLine.trim(), maxK);
