@@ -22,6 +22,13 @@ sacrebleu/torchmetrics from the GPU machine, NLTK from a machine whose Python it
 
 Usage: python3 tools/metric_reference.py [--pairs FILE] [--out FILE] [--lib-path DIR ...]
                                          [--where TEXT] [--merge FILE]
+
+How the committed reference_values.json was made (2026-11-29): .pyref/ (git-ignored) held Debian's
+python3-jieba 0.42.1 and python3-nltk 3.8 (`apt-get download`, `dpkg -x`) and rouge_chinese 1.0.3
+from its source repository. On the H200 machine (Python 3.12.3, sacrebleu 2.6.0, torchmetrics
+1.9.0): `python3 tools/metric_reference.py --lib-path .pyref --out $OUT/reference_values.json`
+(NLTK 3.8 fails there: Python 3.12's Fraction has no `_normalize`). Then on a dev machine (Python
+3.11): `python3 tools/metric_reference.py --lib-path .pyref --merge <H200 output>`.
   --lib-path appends directories to sys.path (pure-Python copies of jieba, nltk, rouge_chinese, for
   machines where they are not installed; an installed copy wins).
 """
