@@ -1,5 +1,5 @@
 export { add, axpy, cast, fill, invCount, mul, mulScalar, reshape, scale } from "./elementwise.ts";
-export { matmul, type MatmulOptions, matmulInto } from "./matmul.ts";
+export { matmul, matmulInto, type MatmulOptions } from "./matmul.ts";
 export { rmsNorm } from "./rmsnorm.ts";
 export { rope, ropeInvFreq, type RopeScaling } from "./rope.ts";
 export { swiglu } from "./swiglu.ts";
@@ -11,4 +11,4 @@ export { attention, attentionDecode, type AttentionOptions, KvCache, kvCacheWrit
 export { dropout } from "./dropout.ts";
 export { initLora, type LoraAdapter, loraLinear } from "./lora.ts";
 export { lmHeadCrossEntropy, type LmHeadLossOptions } from "./lm_head_loss.ts";
-export { adamwUpdate, type AdamWHyper } from "./adamw.ts";
+export { type AdamWHyper, adamwUpdate } from "./adamw.ts";
