@@ -1,0 +1,209 @@
+/**
+ * The Llama family — Llama 2/3, Mistral (sliding window) and Qwen2 (q/k/v bias, tied embeddings) — as
+ * one decoder driven by ModelConfig. Parameters carry the Hugging Face checkpoint names.
+ *
+ * Letters: B batch, T tokens per sequence, C hidden size, H query heads, Hkv kv heads, D head dim,
+ * F intermediate (MLP) size, V vocabulary, R LoRA rank.
+ *
+ * Two ways through the layers, both the HF computation (pre-norm, RoPE rotate_half, GQA, SwiGLU):
+ * - forward(): a [B, T] block from position 0 (training, logits, prefill); with caches it also writes
+ *   every layer's k/v into the KV cache (rows 0 .. T−1).
+ * - decodeStep(): one token per sequence at per-sequence positions held in GPU buffers, attention over
+ *   the cache — nothing is read back, so many steps can be recorded in one submit.
+ */
+import type { Tensor } from "../tensor/mod.ts";
+import type { ModelConfig } from "../io/config.ts";
+import { Linear } from "../nn/linear.ts";
+import {
+  add,
+  attention,
+  attentionDecode,
+  embedding,
+  KvCache,
+  kvCacheWrite,
+  matmul,
+  rmsNorm,
+  rope,
+  swiglu,
+} from "../ops/mod.ts";
+import type { DType, Gpu } from "../gpu/mod.ts";
+
+/** One decoder layer's parameters. */
+export interface LlamaLayer {
+  inputNorm: Tensor;
+  postNorm: Tensor;
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  o: Linear;
+  gate: Linear;
+  up: Linear;
+  down: Linear;
+}
+
+/** Per-sequence positions of a decode step, all on the GPU (the engine advances them there). */
+export interface DecodeState {
+  /** i32 [B, 1]: RoPE position of the new token. */
+  positions: Tensor;
+  /** u32 [B]: cache row the new token's k/v go to (= positions). */
+  rows: Tensor;
+  /** u32 [B]: keys visible after the write (= positions + 1). */
+  lengths: Tensor;
+}
+
+export class LlamaModel {
+  readonly gpu: Gpu;
+  readonly config: ModelConfig;
+  /** Storage type of the matrices (f16 when the adapter has shader-f16, else f32). */
+  readonly dtype: DType;
+  /** Every parameter by checkpoint name (tied models list the embedding once). */
+  readonly params: ReadonlyMap<string, Tensor>;
+  readonly embed: Tensor;
+  readonly norm: Tensor;
+  /** [V, C]; the embedding itself when tie_word_embeddings. */
+  readonly lmHead: Tensor;
+  readonly layers: LlamaLayer[];
+  /** f32 [D / 2] inverse frequencies with the config's rope_scaling. */
+  readonly invFreq: Tensor;
+
+  /** Builds the modules from a complete, checked parameter map (see weights.ts checkParams). */
+  constructor(gpu: Gpu, config: ModelConfig, params: Map<string, Tensor>, invFreq: Tensor, dtype: DType) {
+    this.gpu = gpu;
+    this.config = config;
+    this.params = params;
+    this.dtype = dtype;
+    this.invFreq = invFreq;
+    const get = (name: string) => {
+      const t = params.get(name);
+      if (!t) throw new Error(`LlamaModel: parameter ${name} missing`);
+      return t;
+    };
+    const opt = (name: string) => params.get(name) ?? null;
+    const lin = (path: string) => new Linear(path, get(`${path}.weight`), opt(`${path}.bias`));
+    this.embed = get("model.embed_tokens.weight");
+    this.norm = get("model.norm.weight");
+    this.lmHead = config.tieWordEmbeddings ? this.embed : get("lm_head.weight");
+    this.layers = [];
+    for (let i = 0; i < config.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      this.layers.push({
+        inputNorm: get(`${p}.input_layernorm.weight`),
+        postNorm: get(`${p}.post_attention_layernorm.weight`),
+        q: lin(`${p}.self_attn.q_proj`),
+        k: lin(`${p}.self_attn.k_proj`),
+        v: lin(`${p}.self_attn.v_proj`),
+        o: lin(`${p}.self_attn.o_proj`),
+        gate: lin(`${p}.mlp.gate_proj`),
+        up: lin(`${p}.mlp.up_proj`),
+        down: lin(`${p}.mlp.down_proj`),
+      });
+    }
+  }
+
+  /** Every linear layer by module path (`model.layers.3.mlp.up_proj`): where LoRA adapters attach. */
+  linears(): Map<string, Linear> {
+    const out = new Map<string, Linear>();
+    for (const l of this.layers) {
+      for (const m of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) out.set(m.path, m);
+    }
+    return out;
+  }
+
+  /** A preallocated KV cache per layer for `batch` sequences of up to `maxT` tokens. */
+  createCaches(batch: number, maxT: number, dtype: DType = this.dtype): KvCache[] {
+    const c = this.config;
+    return this.layers.map(() => new KvCache(this.gpu, batch, c.numKvHeads, maxT, c.headDim, dtype));
+  }
+
+  #attnOpts() {
+    return this.config.slidingWindow ? { window: this.config.slidingWindow } : {};
+  }
+
+  #mlp(l: LlamaLayer, x: Tensor, seed: number): Tensor {
+    const h = rmsNorm(x, l.postNorm, this.config.rmsNormEps);
+    return add(x, l.down.forward(swiglu(l.gate.forward(h, seed), l.up.forward(h, seed + 1)), seed + 2));
+  }
+
+  /**
+   * ids i32 [B, T] from position 0 → final hidden states [B, T, C] f32 (before the final norm). With
+   * `caches` (one per layer, batch B) each layer's k/v are written at rows 0 .. T−1. Recorded for
+   * autograd when some parameter or adapter requires grad. `seed` varies LoRA dropout per step.
+   *
+   * @example
+   * const h = model.forward(ids, positions); const logits = model.logits(h);
+   */
+  forward(
+    ids: Tensor,
+    positions: Tensor,
+    opts: { caches?: KvCache[]; cacheRows?: Tensor; seed?: number } = {},
+  ) {
+    const c = this.config;
+    const [B, T] = ids.shape;
+    if (ids.shape.length !== 2 || ids.dtype !== "i32") {
+      throw new Error(`LlamaModel.forward: ids must be i32 [B, T], got ${ids.dtype} [${ids.shape}]`);
+    }
+    const seed = opts.seed ?? 0;
+    let x = embedding(ids, this.embed);
+    this.layers.forEach((l, i) => {
+      const h = rmsNorm(x, l.inputNorm, c.rmsNormEps);
+      const s = seed + 8 * i;
+      const q = rope(l.q.forward(h, s).reshape([B, T, c.numHeads, c.headDim]), positions, this.invFreq);
+      const k = rope(l.k.forward(h, s + 1).reshape([B, T, c.numKvHeads, c.headDim]), positions, this.invFreq);
+      const v = l.v.forward(h, s + 2).reshape([B, T, c.numKvHeads, c.headDim]);
+      if (opts.caches) {
+        if (!opts.cacheRows) throw new Error("LlamaModel.forward: caches given without cacheRows (u32 [B])");
+        kvCacheWrite(opts.caches[i], k, v, opts.cacheRows);
+      }
+      const o = attention(q, k, v, this.#attnOpts()).reshape([B, T, c.numHeads * c.headDim]);
+      x = add(x, l.o.forward(o, s + 3));
+      x = this.#mlp(l, x, s + 4);
+    });
+    return x;
+  }
+
+  /** Final norm + LM head: hidden [..., C] → logits [..., V] f32. */
+  logits(hidden: Tensor): Tensor {
+    return matmul(rmsNorm(hidden, this.norm, this.config.rmsNormEps), this.lmHead, { transB: true });
+  }
+
+  /**
+   * One decode step: tokens i32 [B, 1] at `state` positions, k/v appended to `caches` → logits [B, V].
+   * Not recorded for autograd (inference only).
+   *
+   * @example
+   * const logits = model.decodeStep(tokens, state, caches); // then sample on the GPU, advance state
+   */
+  decodeStep(tokens: Tensor, state: DecodeState, caches: KvCache[]): Tensor {
+    const c = this.config;
+    const B = tokens.shape[0];
+    let x = embedding(tokens, this.embed);
+    this.layers.forEach((l, i) => {
+      const h = rmsNorm(x, l.inputNorm, c.rmsNormEps);
+      const q = rope(l.q.forward(h).reshape([B, 1, c.numHeads, c.headDim]), state.positions, this.invFreq);
+      const k = rope(l.k.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]), state.positions, this.invFreq);
+      const v = l.v.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]);
+      kvCacheWrite(caches[i], k, v, state.rows);
+      const o = attentionDecode(q, caches[i], state.lengths, this.#attnOpts());
+      x = add(x, l.o.forward(o.reshape([B, 1, c.numHeads * c.headDim])));
+      x = this.#mlp(l, x, 0);
+    });
+    return this.logits(x.reshape([B, c.hiddenSize]));
+  }
+
+  /** Number of parameters (embedding counted once when tied). */
+  get parameterCount(): number {
+    let n = 0;
+    for (const t of this.params.values()) n += t.size;
+    return n;
+  }
+
+  /** Releases every parameter and adapter. */
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    for (const m of this.linears().values()) {
+      m.lora?.A.dispose();
+      m.lora?.B.dispose();
+    }
+    this.invFreq.dispose();
+  }
+}
