@@ -1,0 +1,241 @@
+// sampling — next-token choice on the GPU, so decode never reads back per token (DESIGN.md, "Deno
+// WebGPU facts"), plus the small helpers the decode loop needs on the GPU.
+//
+//   sample:  per row b of logits [B, V]: x = logits with HF's repetition penalty on tokens seen so far
+//            (x > 0 ? x / penalty : x · penalty). mode 0 (greedy): token = argmax x, lowest index on
+//            ties. mode 1: x /= temperature; keep x ≥ t where t is found by bisection — top-k: the
+//            largest t with count(x ≥ t) ≥ topK; top-p: then the largest t with Σ_{x≥t} e^(x−m) ≥
+//            topP · Σ_{kept by top-k} e^(x−m) — and draw from the kept tokens ∝ e^(x−m) with
+//            u = rand(seed, rngStep, b), walking the kept mass in index order. The token goes to
+//            tokens[b] (the next step's embedding input) and out[b·K + col]; with the penalty on it is
+//            also marked in seen.
+//   mark:    seen[b, ids[b, t]] = 1 for ids ≥ 0 (the prompt; padding is −1)
+//   advance: positions[b] += 1, rows[b] += 1, lengths[b] += 1 (the next decode step's positions)
+//   fill_uniform: dst[i] = ST(lo + (hi − lo) · rand(seed, i)) (random weights for benches, no upload)
+//
+// Bindings (group 0): 0 uniform Params (below)
+//   sample: 1 logits: array<f32> read [B, V]   2 seen: array<u32> read_write [B, V] (touched only when
+//           usePenalty)   3 tokens: array<i32> read_write [B]   4 out: array<u32> read_write [B, K]
+//           5 scratch: array<f32> read_write [B, V] (mode 1: the scaled logits, read by every pass)
+//   mark:   6 ids: array<i32> read [B, T]   2 seen
+//   advance: 7 positions: array<i32> read_write [B]   8 rows, 9 lengths: array<u32> read_write [B]
+//   fill_uniform: 10 dst: array<ST> read_write [n]
+// Workgroups: sample 256 threads, one workgroup per row, grid [B]; mark / fill_uniform 256, grid
+// grid1d(n) (index = x + y · nx · 256); advance 64, grid [ceil(B / 64)].
+// Reductions use workgroup memory only (no subgroup builtins), so every device runs this file.
+// Bisection: 32 halvings of [min, max] leave an interval far below f32 spacing of typical logits.
+
+struct Params {
+  B: u32,
+  V: u32,
+  K: u32, // out row stride
+  col: u32, // out column of this step
+  seed: u32,
+  rngStep: u32,
+  temperature: f32,
+  topK: u32, // 0 = off
+  topP: f32, // ≥ 1 = off
+  penalty: f32,
+  usePenalty: u32,
+  mode: u32, // 0 greedy, 1 sample
+  T: u32, // mark: ids per row
+  n: u32, // mark / fill_uniform: element count
+  nx: u32, // x workgroups of a grid1d grid
+  lo: f32,
+  hi: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read_write> seen: array<u32>;
+@group(0) @binding(3) var<storage, read_write> tokens: array<i32>;
+@group(0) @binding(4) var<storage, read_write> out: array<u32>;
+@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(6) var<storage, read> ids: array<i32>;
+@group(0) @binding(7) var<storage, read_write> positions: array<i32>;
+@group(0) @binding(8) var<storage, read_write> rows: array<u32>;
+@group(0) @binding(9) var<storage, read_write> lengths: array<u32>;
+@group(0) @binding(10) var<storage, read_write> dst: array<ST>;
+
+const WG = 256u;
+var<workgroup> red: array<f32, 256>;
+var<workgroup> redIdx: array<u32, 256>;
+var<workgroup> pick: vec2<f32>; // (thread whose chunk holds the draw, residual mass)
+
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+// Uniform in [0, 1) with 24 random bits; the TS reference computes the same bits.
+fn rand(a: u32, b: u32, c: u32) -> f32 {
+  return f32(pcg(pcg(pcg(a) ^ b) + c) >> 8u) / 16777216.0;
+}
+
+fn penalised(b: u32, i: u32) -> f32 {
+  var x = logits[b * p.V + i];
+  if (p.usePenalty != 0u && seen[b * p.V + i] != 0u) {
+    x = select(x * p.penalty, x / p.penalty, x > 0.0);
+  }
+  return x;
+}
+
+// op 0: sum, 1: max, 2: min. Every thread gets the result.
+fn reduce(lid: u32, v: f32, op: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let o = red[lid + s];
+      if (op == 0u) { red[lid] += o; } else if (op == 1u) { red[lid] = max(red[lid], o); } else { red[lid] = min(red[lid], o); }
+    }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn emit(b: u32, tok: u32) {
+  tokens[b] = i32(tok);
+  out[b * p.K + p.col] = tok;
+  if (p.usePenalty != 0u) { seen[b * p.V + tok] = 1u; }
+}
+
+@compute @workgroup_size(256)
+fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
+  let b = wid.x;
+  let lid = l.x;
+  if (p.mode == 0u) {
+    var best = -3.4e38;
+    var bi = 0xffffffffu;
+    for (var i = lid; i < p.V; i += WG) {
+      let x = penalised(b, i);
+      if (x > best || bi == 0xffffffffu) { best = x; bi = i; }
+    }
+    red[lid] = best;
+    redIdx[lid] = bi;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+      if (lid < s) {
+        let o = red[lid + s];
+        let oi = redIdx[lid + s];
+        if (oi != 0xffffffffu && (redIdx[lid] == 0xffffffffu || o > red[lid] || (o == red[lid] && oi < redIdx[lid]))) {
+          red[lid] = o;
+          redIdx[lid] = oi;
+        }
+      }
+      workgroupBarrier();
+    }
+    if (lid == 0u) { emit(b, redIdx[0]); }
+    return;
+  }
+  let base = b * p.V;
+  var mx = -3.4e38;
+  var mn = 3.4e38;
+  for (var i = lid; i < p.V; i += WG) {
+    let x = penalised(b, i) / p.temperature;
+    scratch[base + i] = x;
+    mx = max(mx, x);
+    mn = min(mn, x);
+  }
+  let m = reduce(lid, mx, 1u);
+  var t = reduce(lid, mn, 2u);
+  if (p.topK > 0u && p.topK < p.V) {
+    var lo = t;
+    var hi = m;
+    for (var it = 0u; it < 32u; it++) {
+      let mid = lo + 0.5 * (hi - lo);
+      var c = 0.0;
+      for (var i = lid; i < p.V; i += WG) { c += select(0.0, 1.0, scratch[base + i] >= mid); }
+      if (reduce(lid, c, 0u) >= f32(p.topK)) { lo = mid; } else { hi = mid; }
+    }
+    t = lo;
+  }
+  if (p.topP < 1.0) {
+    var z = 0.0;
+    for (var i = lid; i < p.V; i += WG) {
+      let x = scratch[base + i];
+      z += select(0.0, exp(x - m), x >= t);
+    }
+    let want = p.topP * reduce(lid, z, 0u);
+    var lo = t;
+    var hi = m;
+    for (var it = 0u; it < 32u; it++) {
+      let mid = lo + 0.5 * (hi - lo);
+      var s = 0.0;
+      for (var i = lid; i < p.V; i += WG) {
+        let x = scratch[base + i];
+        s += select(0.0, exp(x - m), x >= mid);
+      }
+      if (reduce(lid, s, 0u) >= want) { lo = mid; } else { hi = mid; }
+    }
+    t = lo;
+  }
+  // Contiguous chunks so the draw walks the kept mass in index order.
+  let chunk = (p.V + WG - 1u) / WG;
+  let i0 = lid * chunk;
+  let i1 = min(p.V, i0 + chunk);
+  var mine = 0.0;
+  for (var i = i0; i < i1; i++) {
+    let x = scratch[base + i];
+    mine += select(0.0, exp(x - m), x >= t);
+  }
+  red[lid] = mine;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var total = 0.0;
+    for (var j = 0u; j < WG; j++) { total += red[j]; }
+    var u = rand(p.seed, p.rngStep, b) * total;
+    var owner = 0u;
+    var last = 0u;
+    var found = false;
+    for (var j = 0u; j < WG; j++) {
+      if (red[j] > 0.0) { last = j; }
+      if (!found && red[j] > 0.0) {
+        if (u < red[j]) { owner = j; found = true; } else { u -= red[j]; }
+      }
+    }
+    if (!found) { owner = last; u = red[last]; } // rounding pushed the draw past the end
+    pick = vec2<f32>(f32(owner), u);
+  }
+  workgroupBarrier();
+  if (lid == u32(pick.x)) {
+    var acc = 0.0;
+    var tok = i0;
+    for (var i = i0; i < i1; i++) {
+      let x = scratch[base + i];
+      if (x >= t) {
+        tok = i;
+        acc += exp(x - m);
+        if (acc > pick.y) { break; }
+      }
+    }
+    emit(b, tok);
+  }
+}
+
+@compute @workgroup_size(256)
+fn mark(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * p.nx * 256u;
+  if (i >= p.n) { return; }
+  let id = ids[i];
+  if (id >= 0 && u32(id) < p.V) { seen[(i / p.T) * p.V + u32(id)] = 1u; }
+}
+
+@compute @workgroup_size(64)
+fn advance(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let b = gid.x;
+  if (b >= p.B) { return; }
+  positions[b] += 1;
+  rows[b] += 1u;
+  lengths[b] += 1u;
+}
+
+@compute @workgroup_size(256)
+fn fill_uniform(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * p.nx * 256u;
+  if (i >= p.n) { return; }
+  dst[i] = ST(p.lo + (p.hi - p.lo) * rand(p.seed, i, 0x9e3779b9u));
+}
