@@ -102,6 +102,17 @@ function f8Table(expBits: number, bias: number, ieeeSpecials: boolean): Float32A
   return t;
 }
 let e4m3: Float32Array | undefined, e5m2: Float32Array | undefined;
+// V8 converts Float16Array ↔ Float32Array slowly (~150M values/s); 64K-entry tables run at memory speed.
+let f16ToF32Table: Float32Array | undefined;
+let bf16ToF16Table: Uint16Array | undefined;
+
+/** f16 bits of every bf16 bit pattern (rounded to nearest even); out-of-range finite values map to ±Inf. */
+function bf16ToF16Bits(): Uint16Array {
+  if (bf16ToF16Table) return bf16ToF16Table;
+  const all = new Uint16Array(65536).map((_, i) => i);
+  const f16 = new Float16Array(bf16ToF32(all));
+  return (bf16ToF16Table = new Uint16Array(f16.buffer));
+}
 
 /**
  * Any dtype's raw bytes as f32 values (integers convert exactly up to 2^24).
@@ -113,8 +124,15 @@ export function toF32(bytes: Uint8Array, dtype: SafetensorsDType): Float32Array 
   switch (dtype) {
     case "F32":
       return view(bytes, 4, (b, o, n) => new Float32Array(b, o, n)).slice();
-    case "F16":
-      return new Float32Array(view(bytes, 2, (b, o, n) => new Float16Array(b, o, n)));
+    case "F16": {
+      const bits = view(bytes, 2, (b, o, n) => new Uint16Array(b, o, n));
+      const t = (f16ToF32Table ??= new Float32Array(
+        new Float16Array(new Uint16Array(65536).map((_, i) => i).buffer),
+      ));
+      const out = new Float32Array(bits.length);
+      for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
+      return out;
+    }
     case "BF16":
       return bf16ToF32(view(bytes, 2, (b, o, n) => new Uint16Array(b, o, n)));
     case "F64":
@@ -166,6 +184,9 @@ export function toF16(
   onOverflow: (value: number, index: number) => Error,
 ): Float16Array {
   if (dtype === "F16") return view(bytes, 2, (b, o, n) => new Float16Array(b, o, n)).slice();
+  if (dtype === "BF16") {
+    return bf16ToF16(view(bytes, 2, (b, o, n) => new Uint16Array(b, o, n)), clamp, onOverflow);
+  }
   const size = DTYPE_SIZE[dtype];
   const n = bytes.length / size;
   const out = new Float16Array(n);
@@ -184,4 +205,23 @@ export function toF16(
     out.set(f, start);
   }
   return out;
+}
+
+/** bfloat16 bits → f16 through the 64K table; a finite bf16 beyond ±65504 overflows (see {@link toF16}). */
+function bf16ToF16(
+  bits: Uint16Array,
+  clamp: boolean,
+  onOverflow: (value: number, index: number) => Error,
+): Float16Array {
+  const t = bf16ToF16Bits();
+  const out = new Uint16Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i], h = t[b];
+    // f16 ±Inf from a bf16 that is not ±Inf/NaN (exponent bits not all ones) means |x| > 65504.
+    if ((h & 0x7fff) === 0x7c00 && (b & 0x7f80) !== 0x7f80) {
+      if (!clamp) throw onOverflow(bf16ToF32(new Uint16Array([b]))[0], i);
+      out[i] = (h & 0x8000) | 0x7bff; // ±65504
+    } else out[i] = h;
+  }
+  return new Float16Array(out.buffer);
 }

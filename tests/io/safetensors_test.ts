@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { type FileSystem, memoryFs } from "../../src/io/fs.ts";
 import { openSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
-import { bf16ToF32, f32ToBf16, toF32 } from "../../src/io/dtypes.ts";
+import { bf16ToF32, f32ToBf16, toF16, toF32 } from "../../src/io/dtypes.ts";
 
 /** Hand-built file: header JSON (unpadded) + data bytes. */
 function rawFile(header: unknown, data: Uint8Array, lenOverride?: number): Uint8Array {
@@ -235,4 +235,26 @@ Deno.test("dtypes: integer, f64 and f8 decoding", () => {
   const buf = new Uint8Array(9);
   buf.set(le(new Float32Array([1.5, -4])), 1);
   assertEquals([...toF32(buf.subarray(1), "F32")], [1.5, -4]);
+});
+
+Deno.test("dtypes: table conversions agree with V8's own f16 rounding on every 16-bit pattern", () => {
+  const all = new Uint16Array(65536).map((_, i) => i);
+  const bytes = new Uint8Array(all.buffer);
+  // f16 → f32: every pattern, NaNs compared as NaN
+  const got = toF32(bytes, "F16"), want = new Float16Array(all.buffer);
+  for (let i = 0; i < 65536; i++) {
+    if (!(Object.is(got[i], want[i]) || (Number.isNaN(got[i]) && Number.isNaN(want[i])))) {
+      throw new Error(`f16 ${i.toString(16)}: ${got[i]} vs ${want[i]}`);
+    }
+  }
+  // bf16 → f16 with clamp: equal to rounding the f32 value, except overflow saturating to ±65504
+  const h = toF16(bytes, "BF16", true, () => new Error("unreachable"));
+  const f = bf16ToF32(all);
+  for (let i = 0; i < 65536; i++) {
+    const v = f[i];
+    const w = Number.isFinite(v) && Math.abs(v) > 65504 ? Math.sign(v) * 65504 : new Float16Array([v])[0];
+    if (!(Object.is(h[i], w) || (Number.isNaN(h[i]) && Number.isNaN(w)))) {
+      throw new Error(`bf16 ${i.toString(16)}: ${h[i]} vs ${w}`);
+    }
+  }
 });
