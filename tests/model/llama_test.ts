@@ -9,7 +9,9 @@ import { assertClose, testGpu } from "../util.ts";
 import { Tensor, tidy } from "../../src/tensor/mod.ts";
 import { noGrad } from "../../src/autograd/mod.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
-import { golden, loadTestModel, type LogitsCase } from "./golden.ts";
+import { golden, loadTestModel, type LogitsCase, TESTDATA } from "./golden.ts";
+import { loadAdapter, removeAdapters } from "../../src/model/adapter.ts";
+import { denoFs } from "../../cli/deno_fs.ts";
 
 const gpu = await testGpu();
 
@@ -94,3 +96,18 @@ Deno.test("mistral: the window matters (full attention would give other logits)"
     model.dispose();
   }
 });
+
+for (const [name, base] of [["llama_lora", "llama"], ["qwen2_rslora", "qwen2"]]) {
+  Deno.test(`${name}: PEFT adapter (non-zero B) logits equal HF+PEFT's`, async () => {
+    const model = await loadTestModel(gpu, base, "f32");
+    try {
+      const info = await loadAdapter(model, denoFs, `${TESTDATA}/${name}`);
+      assert(info.modules.length > 0 && info.name === name, "adapter attached");
+      await checkLogits(model, golden[name].logits, 1e-5, `${name} f32`);
+      removeAdapters(model);
+      await checkLogits(model, golden[base].logits, 1e-5, `${base} after removing the adapter`);
+    } finally {
+      model.dispose();
+    }
+  });
+}
