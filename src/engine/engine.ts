@@ -1,0 +1,311 @@
+/**
+ * The inference engine the CLI, the server and the browser worker share: prefill, then decode with the
+ * loop on the GPU.
+ *
+ * Decode never reads back per token (DESIGN.md, "Deno WebGPU facts"): a chunk of K steps — decode
+ * forward, sampling kernel writing the token the next step's embedding reads, position advance — is
+ * recorded and submitted at once, and the K tokens of every sequence come back in one readback. Stop
+ * conditions (EOS, stop strings, max tokens) are checked per chunk; tokens after a stop are discarded.
+ *
+ * Batches mix prompt lengths by right padding: with causal attention a real token never sees the pads
+ * after it, each sequence's first logits are gathered at its own last prompt token, and decode then
+ * runs at per-sequence positions (cache rows past a sequence's length are never attended).
+ */
+import { Tensor, tidy } from "../tensor/mod.ts";
+import { noGrad } from "../autograd/mod.ts";
+import { embedding } from "../ops/mod.ts";
+import type { LlamaModel } from "../model/llama.ts";
+import {
+  advance,
+  GREEDY,
+  markSeen,
+  type SamplerBuffers,
+  sampleTokens,
+  type SamplingParams,
+} from "./sampling.ts";
+import { findStop, type TokenDecoder } from "./stop.ts";
+
+/** One generation call over a batch of prompts. */
+export interface GenerateRequest {
+  /** Token ids per sequence (each non-empty); the batch size is their number. */
+  prompts: number[][];
+  maxNewTokens: number;
+  /** Defaults: greedy. */
+  sampling?: Partial<SamplingParams>;
+  /** Stop when the text contains one of these (needs a decoder). */
+  stopStrings?: string[];
+  /** Default: the engine's (generation_config.json / config.json eos_token_id). */
+  eosTokenIds?: number[];
+  /** Generate maxNewTokens even past EOS (benches, tests). */
+  ignoreEos?: boolean;
+  /** Decode steps recorded per submit (default 16). */
+  chunkSize?: number;
+}
+
+export type FinishReason = "eos" | "stop" | "length";
+
+/** What one sequence produced. */
+export interface SequenceResult {
+  promptIds: number[];
+  /** Generated ids; includes the EOS id that ended it (as HF's generate), not tokens after a stop. */
+  tokenIds: number[];
+  /** Decoded text of tokenIds without special tokens, cut before a stop string (when a decoder is set). */
+  text: string;
+  finishReason: FinishReason;
+}
+
+/** Streamed progress: the new tokens (and text) of one sequence after a chunk. */
+export interface GenerationChunk {
+  sequence: number;
+  tokenIds: number[];
+  text: string;
+  done: boolean;
+}
+
+/** Timings of one call (milliseconds, wall clock, readbacks included). */
+export interface GenerationStats {
+  /** Prefill + first token sampled + its readback. */
+  timeToFirstTokenMs: number;
+  /** From the first token to the end. */
+  decodeMs: number;
+  /** Tokens generated after the first, summed over the batch (decode tokens/s = this / decodeMs). */
+  decodeTokens: number;
+  /** Submits with a readback (chunks). */
+  chunks: number;
+}
+
+/** The interface the CLI, server and browser worker program against. */
+export interface Engine {
+  generate(
+    req: GenerateRequest,
+    onChunk?: (c: GenerationChunk) => void | Promise<void>,
+  ): Promise<{ sequences: SequenceResult[]; stats: GenerationStats }>;
+  /** The same as an async iterator of chunks (the final results are in the last chunk's `done`). */
+  stream(req: GenerateRequest): AsyncGenerator<GenerationChunk>;
+}
+
+/** Options of LocalEngine. */
+export interface EngineOptions {
+  /** Text decoding for stop strings, `text` and streaming (HfTokenizer fits). */
+  decoder?: TokenDecoder;
+  /** Default EOS ids (generation_config.json, else config.json). */
+  eosTokenIds?: number[];
+}
+
+/** Engine over a model on this thread's GPU. */
+export class LocalEngine implements Engine {
+  readonly model: LlamaModel;
+  readonly #decoder?: TokenDecoder;
+  readonly #eos: number[];
+
+  constructor(model: LlamaModel, opts: EngineOptions = {}) {
+    this.model = model;
+    this.#decoder = opts.decoder;
+    this.#eos = opts.eosTokenIds ?? model.config.eosTokenId;
+  }
+
+  async generate(
+    req: GenerateRequest,
+    onChunk?: (c: GenerationChunk) => void | Promise<void>,
+  ): Promise<{ sequences: SequenceResult[]; stats: GenerationStats }> {
+    const { model } = this;
+    const gpu = model.gpu;
+    const B = req.prompts.length;
+    const V = model.config.vocabSize;
+    validate(req, V);
+    const s: SamplingParams = { ...GREEDY, ...req.sampling };
+    const K = Math.max(1, Math.floor(req.chunkSize ?? 16));
+    const lens = req.prompts.map((p) => p.length);
+    const T = Math.max(...lens);
+    const eos = new Set(req.ignoreEos ? [] : req.eosTokenIds ?? this.#eos);
+    const stops = (req.stopStrings ?? []).filter((x) => x.length > 0);
+    if (stops.length && !this.#decoder) throw new Error("generate: stop strings need a tokenizer (decoder)");
+    const t0 = performance.now();
+    const caches = model.createCaches(B, T + req.maxNewTokens);
+    const persistent = { persistent: true };
+    const state = {
+      positions: Tensor.from(gpu, lens, [B, 1], "i32", persistent),
+      rows: Tensor.from(gpu, lens, [B], "u32", persistent),
+      lengths: Tensor.from(gpu, lens.map((l) => l + 1), [B], "u32", persistent),
+    };
+    const buf: SamplerBuffers = {
+      tokens: Tensor.empty(gpu, [B, 1], "i32", persistent),
+      out: Tensor.empty(gpu, [B, K], "u32", persistent),
+      seen: s.repetitionPenalty !== 1 ? Tensor.empty(gpu, [B, V], "u32", persistent) : null,
+    };
+    const rows: Row[] = req.prompts.map((p) => ({
+      promptIds: p,
+      tokenIds: [],
+      text: "",
+      sent: 0,
+      sentTokens: 0,
+      closed: false,
+    }));
+    const finished: (FinishReason | null)[] = new Array(B).fill(null);
+    const stats: GenerationStats = { timeToFirstTokenMs: 0, decodeMs: 0, decodeTokens: 0, chunks: 0 };
+    try {
+      // Chunk 0: prefill + the first token (alone, so the first token arrives as early as possible).
+      noGrad(() =>
+        tidy(() => {
+          const ids = Tensor.from(gpu, req.prompts.flatMap((p) => [...p, ...Array(T - p.length).fill(0)]), [
+            B,
+            T,
+          ], "i32");
+          const pos = Tensor.from(gpu, Array.from({ length: B * T }, (_, i) => i % T), [B, T], "i32");
+          const zeros = Tensor.from(gpu, new Array(B).fill(0), [B], "u32");
+          if (buf.seen) {
+            const marks = req.prompts.flatMap((p) => [...p, ...Array(T - p.length).fill(-1)]);
+            markSeen(buf.seen, Tensor.from(gpu, marks, [B, T], "i32"));
+          }
+          const hidden = model.forward(ids, pos, { caches, cacheRows: zeros });
+          const last = Tensor.from(gpu, lens.map((l, b) => b * T + l - 1), [B], "i32");
+          const h = embedding(last, hidden.reshape([B * T, model.config.hiddenSize])); // gather [B, C]
+          sampleTokens(model.logits(h), buf, 0, 0, s);
+        })
+      );
+      let step = 0; // tokens produced so far per sequence
+      let n = 1; // tokens in the chunk being read
+      while (true) {
+        const out = new Uint32Array(await gpu.read(buf.out.buffer, B * K * 4));
+        stats.chunks++;
+        if (step === 0) stats.timeToFirstTokenMs = performance.now() - t0;
+        for (let b = 0; b < B; b++) {
+          if (finished[b]) continue;
+          const r = rows[b];
+          for (let j = 0; j < n && !finished[b]; j++) {
+            const tok = out[b * K + j];
+            r.tokenIds.push(tok);
+            if (eos.has(tok)) finished[b] = "eos";
+            else if (step + j + 1 >= req.maxNewTokens) finished[b] = "length";
+          }
+          if (this.#decoder) {
+            const text = this.#decoder.decode(r.tokenIds, { skipSpecialTokens: true });
+            const hit = stops.length ? findStop(this.#decoder, r.tokenIds, stops) : null;
+            if (hit) {
+              r.tokenIds.length = hit.tokens;
+              r.text = hit.text;
+              finished[b] = "stop";
+            } else r.text = text;
+          }
+        }
+        step += n;
+        if (onChunk) await this.#emit(rows, finished, stops, onChunk);
+        if (finished.every((f) => f) || step >= req.maxNewTokens) break;
+        n = Math.min(K, req.maxNewTokens - step);
+        const first = step;
+        noGrad(() =>
+          tidy(() => {
+            for (let j = 0; j < n; j++) {
+              const logits = model.decodeStep(buf.tokens, state, caches);
+              advance(state);
+              sampleTokens(logits, buf, j, first + j, s);
+            }
+          })
+        );
+      }
+      stats.decodeMs = performance.now() - t0 - stats.timeToFirstTokenMs;
+      stats.decodeTokens = rows.reduce((a, r) => a + Math.max(0, r.tokenIds.length - 1), 0);
+    } finally {
+      for (const c of caches) c.dispose();
+      for (const t of [state.positions, state.rows, state.lengths, buf.tokens, buf.out, buf.seen]) {
+        t?.dispose();
+      }
+    }
+    const sequences = rows.map((r, b) => ({
+      promptIds: r.promptIds,
+      tokenIds: r.tokenIds,
+      text: r.text,
+      finishReason: finished[b] ?? "length",
+    }));
+    return { sequences, stats };
+  }
+
+  async #emit(
+    rows: Row[],
+    finished: (FinishReason | null)[],
+    stops: string[],
+    onChunk: (c: GenerationChunk) => void | Promise<void>,
+  ): Promise<void> {
+    for (const [b, r] of rows.entries()) {
+      if (r.closed || (r.sentTokens >= r.tokenIds.length && !finished[b])) continue;
+      // Hold back a trailing U+FFFD: the rest of a multi-byte character may come in the next chunk.
+      // Also hold back a tail that could be the start of a stop string: it may be cut from the text.
+      const stable = finished[b] ? r.text : holdBack(r.text.replace(/\uFFFD+$/, ""), stops);
+      const text = stable.length > r.sent ? stable.slice(r.sent) : "";
+      const tokenIds = r.tokenIds.slice(r.sentTokens);
+      r.sent = Math.max(r.sent, stable.length);
+      r.sentTokens = r.tokenIds.length;
+      r.closed = !!finished[b];
+      await onChunk({ sequence: b, tokenIds, text, done: r.closed });
+    }
+  }
+
+  async *stream(req: GenerateRequest): AsyncGenerator<GenerationChunk> {
+    const queue: GenerationChunk[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    let error: unknown = null;
+    const run = this.generate(req, (c) => {
+      queue.push(c);
+      wake?.();
+    }).then(
+      () => {
+        done = true;
+        wake?.();
+      },
+      (e) => {
+        error = e;
+        done = true;
+        wake?.();
+      },
+    );
+    while (true) {
+      if (queue.length) {
+        yield queue.shift()!;
+        continue;
+      }
+      if (done) break;
+      await new Promise<void>((r) => (wake = r));
+      wake = null;
+    }
+    await run;
+    if (error) throw error;
+  }
+}
+
+/** `text` without its longest suffix that is a proper prefix of a stop string. */
+function holdBack(text: string, stops: string[]): string {
+  let cut = 0;
+  for (const s of stops) {
+    for (let n = Math.min(s.length - 1, text.length); n > cut; n--) {
+      if (text.endsWith(s.slice(0, n))) {
+        cut = n;
+        break;
+      }
+    }
+  }
+  return text.slice(0, text.length - cut);
+}
+
+/** Per-sequence progress inside generate(). */
+interface Row {
+  promptIds: number[];
+  tokenIds: number[];
+  text: string;
+  /** Characters and tokens already streamed. */
+  sent: number;
+  sentTokens: number;
+  closed: boolean;
+}
+
+function validate(req: GenerateRequest, V: number): void {
+  if (req.prompts.length === 0) throw new Error("generate: no prompts");
+  for (const [b, p] of req.prompts.entries()) {
+    if (p.length === 0) throw new Error(`generate: prompt ${b} is empty`);
+    const bad = p.find((t) => !Number.isInteger(t) || t < 0 || t >= V);
+    if (bad !== undefined) throw new Error(`generate: prompt ${b} has token id ${bad} outside [0, ${V})`);
+  }
+  if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) {
+    throw new Error(`generate: maxNewTokens must be a positive integer, got ${req.maxNewTokens}`);
+  }
+}
