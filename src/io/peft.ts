@@ -37,6 +37,7 @@ const AdapterConfigSchema = z.object({
   target_modules: z.union([z.array(z.string()), z.string()]).nullish(),
   use_rslora: z.boolean().optional(),
   use_dora: z.boolean().optional(),
+  lora_bias: z.boolean().optional(),
   fan_in_fan_out: z.boolean().optional(),
   rank_pattern: z.record(z.string(), z.unknown()).nullish(),
   alpha_pattern: z.record(z.string(), z.unknown()).nullish(),
@@ -65,6 +66,7 @@ function parseConfig(file: string, raw: unknown): PeftConfig {
   if (c.use_dora) {
     throw new Error(`${file}: use_dora is true: DoRA adapters are not supported (plain LoRA only)`);
   }
+  if (c.lora_bias) throw new Error(`${file}: lora_bias is true: LoRA-B biases are not supported`);
   if (c.fan_in_fan_out) {
     throw new Error(`${file}: fan_in_fan_out is true: only nn.Linear-layout adapters are supported`);
   }

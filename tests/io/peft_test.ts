@@ -142,6 +142,7 @@ Deno.test("peft: bad adapters fail in one line naming file and key/tensor", asyn
       /^a\/adapter_config\.json: key "lora_alpha": .*\(got "16"\)$/,
     ],
     [make({ ...PEFT_CONFIG, use_dora: true }), /use_dora is true: DoRA adapters are not supported/],
+    [make({ ...PEFT_CONFIG, lora_bias: true }), /lora_bias is true: LoRA-B biases are not supported/],
     [make({ ...PEFT_CONFIG, rank_pattern: { q_proj: 4 } }), /rank_pattern is set/],
     [make(PEFT_CONFIG, [A]), /adapter_model\.safetensors: module m\.q_proj has lora_A but no lora_B/],
     [make({ ...PEFT_CONFIG, r: 4 }), /module m\.q_proj: lora_A \[8,3\] and lora_B \[2,8\] do not match r=4/],
