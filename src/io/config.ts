@@ -49,6 +49,15 @@ const int = z.number().int();
 const pos = int.positive();
 const tokenIds = z.union([int, z.array(int), z.null()]).optional();
 
+const Rope = z.object({
+  rope_type: z.string().optional(),
+  type: z.string().optional(), // older configs name it "type"
+  factor: z.number().positive().optional(),
+  low_freq_factor: z.number().positive().optional(),
+  high_freq_factor: z.number().positive().optional(),
+  original_max_position_embeddings: pos.optional(),
+});
+
 const ConfigSchema = z.object({
   model_type: z.enum(SUPPORTED_MODEL_TYPES),
   vocab_size: pos,
@@ -60,14 +69,12 @@ const ConfigSchema = z.object({
   head_dim: pos.nullish(),
   hidden_act: z.literal("silu").optional(),
   rms_norm_eps: z.number().positive(),
-  rope_theta: z.number().positive().optional(),
-  rope_scaling: z.object({
-    rope_type: z.string().optional(),
-    type: z.string().optional(), // older configs name it "type"
-    factor: z.number().positive().optional(),
-    low_freq_factor: z.number().positive().optional(),
-    high_freq_factor: z.number().positive().optional(),
-    original_max_position_embeddings: pos.optional(),
+  rope_theta: z.number().positive().nullish(),
+  rope_scaling: Rope.nullish(),
+  // transformers ≥ 5 writes rope_theta and the scaling into one `rope_parameters` object.
+  rope_parameters: Rope.extend({
+    rope_theta: z.number().positive().optional(),
+    partial_rotary_factor: z.number().positive().optional(),
   }).nullish(),
   max_position_embeddings: pos,
   tie_word_embeddings: z.boolean().optional(),
@@ -154,8 +161,10 @@ export async function loadModelConfig(fs: FileSystem, dir: string): Promise<Mode
     numKvHeads,
     headDim,
     rmsNormEps: c.rms_norm_eps,
-    ropeTheta: c.rope_theta ?? 10000,
-    ropeScaling: ropeScaling(file, c.rope_scaling),
+    ropeTheta: c.rope_parameters?.rope_theta ?? c.rope_theta ?? 10000,
+    ropeScaling: c.rope_parameters
+      ? ropeScaling(file, "rope_parameters", c.rope_parameters)
+      : ropeScaling(file, "rope_scaling", c.rope_scaling),
     maxPositionEmbeddings: c.max_position_embeddings,
     tieWordEmbeddings: c.tie_word_embeddings ?? false,
     slidingWindow: c.model_type === "mistral"
@@ -171,19 +180,25 @@ export async function loadModelConfig(fs: FileSystem, dir: string): Promise<Mode
   };
 }
 
-function ropeScaling(file: string, s: z.infer<typeof ConfigSchema>["rope_scaling"]): RopeScaling | null {
+function ropeScaling(
+  file: string,
+  key: string,
+  s: z.infer<typeof ConfigSchema>["rope_parameters"],
+): RopeScaling | null {
   if (s == null) return null;
+  if (s.partial_rotary_factor !== undefined && s.partial_rotary_factor !== 1) {
+    throw new Error(`${file}: ${key}.partial_rotary_factor ${s.partial_rotary_factor} is not supported (1)`);
+  }
   const type = s.rope_type ?? s.type;
-  if (type === "default") return null;
+  // rope_parameters always carries a type; "default" (or none, with only rope_theta) is plain RoPE.
+  if (type === "default" || (type === undefined && key === "rope_parameters")) return null;
   if (type !== "llama3") {
-    throw new Error(
-      `${file}: rope_scaling.rope_type ${JSON.stringify(type)} is not supported (llama3, default)`,
-    );
+    throw new Error(`${file}: ${key}.rope_type ${JSON.stringify(type)} is not supported (llama3, default)`);
   }
   for (
     const k of ["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"] as const
   ) {
-    if (s[k] === undefined) throw new Error(`${file}: missing key "rope_scaling.${k}"`);
+    if (s[k] === undefined) throw new Error(`${file}: missing key "${key}.${k}"`);
   }
   return {
     rope_type: "llama3",

@@ -80,6 +80,39 @@ Deno.test("config: Mistral sliding_window, Qwen2 tied embeddings + q/k/v bias, w
   assertEquals((await loadModelConfig(fs, "q")).slidingWindow, 128);
 });
 
+Deno.test("config: transformers 5 rope_parameters (theta inside, llama3 scaling inside), dtype key", async () => {
+  const raw = JSON.parse(await Deno.readTextFile(`${FIX}/llama3/config.json`));
+  const { rope_theta: _t, rope_scaling, torch_dtype: _d, ...rest } = raw;
+  const v5 = { ...rest, dtype: "bfloat16", rope_parameters: { ...rope_scaling, rope_theta: 500000 } };
+  const c = await loadModelConfig(memoryFs({ "m/config.json": JSON.stringify(v5) }), "m");
+  assertEquals([
+    c.ropeTheta,
+    c.ropeScaling?.factor,
+    c.ropeScaling?.original_max_position_embeddings,
+    c.torchDtype,
+  ], [
+    500000,
+    32,
+    8192,
+    "bfloat16",
+  ]);
+  const q = JSON.parse(await Deno.readTextFile(`${FIX}/qwen2/config.json`));
+  delete q.rope_theta;
+  q.rope_parameters = { rope_theta: 1000000, rope_type: "default" };
+  const cq = await loadModelConfig(memoryFs({ "q/config.json": JSON.stringify(q) }), "q");
+  assertEquals([cq.ropeTheta, cq.ropeScaling], [1000000, null]);
+  q.rope_parameters = { rope_theta: 1000000, rope_type: "yarn", factor: 4 };
+  await assertRejects(
+    () => loadModelConfig(memoryFs({ "q/config.json": JSON.stringify(q) }), "q"),
+    /^q\/config\.json: rope_parameters\.rope_type "yarn" is not supported \(llama3, default\)$/,
+  );
+  q.rope_parameters = { rope_theta: 1000000, rope_type: "default", partial_rotary_factor: 0.5 };
+  await assertRejects(
+    () => loadModelConfig(memoryFs({ "q/config.json": JSON.stringify(q) }), "q"),
+    /rope_parameters\.partial_rotary_factor 0\.5 is not supported/,
+  );
+});
+
 Deno.test("config: bad configs fail in one line naming file and key", async () => {
   const raw = JSON.parse(await Deno.readTextFile(`${FIX}/llama2/config.json`));
   const cases: [Record<string, unknown>, RegExp][] = [
