@@ -8,6 +8,7 @@
 // strideA/strideB are batch strides in vec4 units (strideB 0 = one B shared by the batch).
 // Types: TA, TB (f32 or f16 storage), TBIAS; aliases prepended by the runtime.
 // Assumes K % 4 == 0 (the launcher takes the tiled kernel otherwise).
+// gemv_t_h8: the same for f16 B with K % 8 == 0, reading B as vec4<u32> (8 halves, 16 bytes per lane).
 // Workgroup 256 = (256 / LANES) groups of LANES lanes; a group owns one output column n and up to 4
 // rows of A; lanes stride over K, then a shared-memory tree sums the lanes.
 // Grid: (ceil(N / (256 / LANES)), ceil(M / 4), batch).
@@ -45,6 +46,27 @@ fn accumulate(k4: u32, w: vec4<f32>) {
   if (rows > 3u) { acc.w += dot(vec4<f32>(A[aRow + 3u * K4 + k4]), w); }
 }
 
+// Sums the lanes of each group (shared-memory tree) and writes the epilogue for up to 4 rows.
+fn finish(tid: u32, lane: u32, n: u32, m0: u32, z: u32) {
+  red[tid] = acc;
+  workgroupBarrier();
+  for (var s = LANES / 2u; s > 0u; s /= 2u) {
+    if (lane < s) { red[tid] += red[tid + s]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && n < p.N) {
+    let sum = red[tid];
+    for (var j = 0u; j < rows; j++) {
+      let idx = (z * p.M + m0 + j) * p.N + n;
+      var v = p.alpha * sum[j];
+      // beta = 0 must not read C: it may hold garbage (NaN · 0 = NaN).
+      if (p.beta != 0.0) { v += p.beta * C[idx]; }
+      if (p.hasBias != 0u) { v += f32(bias[n]); }
+      C[idx] = v;
+    }
+  }
+}
+
 @compute @workgroup_size(256)
 fn gemv_t(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let K4 = p.K / 4u;
@@ -71,21 +93,41 @@ fn gemv_t(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: 
     }
     for (; k < K4; k += LANES) { accumulate(k, vec4<f32>(B[bRow + k])); }
   }
-  red[tid] = acc;
-  workgroupBarrier();
-  for (var s = LANES / 2u; s > 0u; s /= 2u) {
-    if (lane < s) { red[tid] += red[tid + s]; }
-    workgroupBarrier();
-  }
-  if (lane == 0u && n < p.N) {
-    let sum = red[tid];
-    for (var j = 0u; j < rows; j++) {
-      let idx = (wg.z * p.M + m0 + j) * p.N + n;
-      var v = p.alpha * sum[j];
-      // beta = 0 must not read C: it may hold garbage (NaN · 0 = NaN).
-      if (p.beta != 0.0) { v += p.beta * C[idx]; }
-      if (p.hasBias != 0u) { v += f32(bias[n]); }
-      C[idx] = v;
+  finish(tid, lane, n, m0, wg.z);
+}
+
+@group(0) @binding(2) var<storage, read> Bh: array<vec4<u32>>; // f16 B, 8 halves per element
+
+fn accumulate8(k8: u32, w: vec4<u32>) {
+  accumulate(2u * k8, vec4(unpack2x16float(w.x), unpack2x16float(w.y)));
+  accumulate(2u * k8 + 1u, vec4(unpack2x16float(w.z), unpack2x16float(w.w)));
+}
+
+@compute @workgroup_size(256)
+fn gemv_t_h8(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let K4 = p.K / 4u;
+  let K8 = p.K / 8u;
+  let group = tid / LANES;
+  let lane = tid % LANES;
+  let n = wg.x * (256u / LANES) + group;
+  let m0 = wg.y * 4u;
+  rows = min(4u, p.M - m0);
+  aRow = wg.z * p.strideA + m0 * K4;
+  acc = vec4(0.0);
+  if (n < p.N) {
+    let bRow = (wg.z * p.strideB + n * K4) / 2u;
+    var k = lane;
+    for (; k + 3u * LANES < K8; k += 4u * LANES) {
+      let w0 = Bh[bRow + k];
+      let w1 = Bh[bRow + k + LANES];
+      let w2 = Bh[bRow + k + 2u * LANES];
+      let w3 = Bh[bRow + k + 3u * LANES];
+      accumulate8(k, w0);
+      accumulate8(k + LANES, w1);
+      accumulate8(k + 2u * LANES, w2);
+      accumulate8(k + 3u * LANES, w3);
     }
+    for (; k < K8; k += LANES) { accumulate8(k, Bh[bRow + k]); }
   }
+  finish(tid, lane, n, m0, wg.z);
 }

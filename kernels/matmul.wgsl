@@ -51,11 +51,10 @@ override BN: u32 = 8u * TX;
 override SA: u32 = BM / 4u + PAD; // vec4 stride of one k row of As
 override SB: u32 = BN / 4u + PAD;
 // `main` only: each thread stages GA = BM·BK/(4·NT) vec4 of A and GB = BN·BK/(4·NT) of B per slab
-// (1, 2 or 4) in explicit registers; DOUBLE double-buffers the slabs. (Declared up here with literal
+// (1, 2 or 4) in explicit registers. (Declared up here with literal
 // defaults: overrides declared after the functions that use earlier ones panic naga 29.)
 override GA: u32 = 2u;
 override GB: u32 = 2u;
-override DOUBLE: bool = true;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<TA>;
@@ -289,53 +288,55 @@ fn slab(buf: u32, tx: u32, ty: u32) {
   }
 }
 
+// Registers holding the next slab while the current one is multiplied.
+var<private> pa0: vec4<f32>;
+var<private> pa1: vec4<f32>;
+var<private> pa2: vec4<f32>;
+var<private> pa3: vec4<f32>;
+var<private> pb0: vec4<f32>;
+var<private> pb1: vec4<f32>;
+var<private> pb2: vec4<f32>;
+var<private> pb3: vec4<f32>;
+
+// Multiplies slab `cur` (already in shared memory) while fetching the slab at k1 into registers, then
+// stores those into the other buffer. Called with literal `cur` so shared-memory offsets are constants.
+fn pipelinedSlab(cur: u32, k1: u32, tid: u32, tx: u32, ty: u32) {
+  // Slabs past the end read as zeros and are never multiplied.
+  pa0 = fetchA(tid, k1);
+  if (GA > 1u) { pa1 = fetchA(tid + NT, k1); }
+  if (GA > 2u) { pa2 = fetchA(tid + 2u * NT, k1); pa3 = fetchA(tid + 3u * NT, k1); }
+  pb0 = fetchB(tid, k1);
+  if (GB > 1u) { pb1 = fetchB(tid + NT, k1); }
+  if (GB > 2u) { pb2 = fetchB(tid + 2u * NT, k1); pb3 = fetchB(tid + 3u * NT, k1); }
+  slab(cur, tx, ty);
+  let nxt = 1u - cur;
+  putA(nxt, tid, pa0);
+  if (GA > 1u) { putA(nxt, tid + NT, pa1); }
+  if (GA > 2u) { putA(nxt, tid + 2u * NT, pa2); putA(nxt, tid + 3u * NT, pa3); }
+  putB(nxt, tid, pb0);
+  if (GB > 1u) { putB(nxt, tid + NT, pb1); }
+  if (GB > 2u) { putB(nxt, tid + 2u * NT, pb2); putB(nxt, tid + 3u * NT, pb3); }
+}
+
 @compute @workgroup_size(NT)
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let tx = tid % TX;
   let ty = tid / TX;
   let kBeg = setup(wg);
   let nTiles = (max(kEnd, kBeg) - kBeg + BK - 1u) / BK;
-  var pa0: vec4<f32>;
-  var pa1: vec4<f32>;
-  var pa2: vec4<f32>;
-  var pa3: vec4<f32>;
-  var pb0: vec4<f32>;
-  var pb1: vec4<f32>;
-  var pb2: vec4<f32>;
-  var pb3: vec4<f32>;
-  if (DOUBLE && nTiles > 0u) {
+  if (nTiles > 0u) {
     for (var i = 0u; i < GA; i++) { putA(0u, tid + i * NT, fetchA(tid + i * NT, kBeg)); }
     for (var i = 0u; i < GB; i++) { putB(0u, tid + i * NT, fetchB(tid + i * NT, kBeg)); }
     workgroupBarrier();
   }
-  for (var t = 0u; t < nTiles; t++) {
-    let k1 = kBeg + (t + 1u) * BK;
-    if (!DOUBLE) {
-      let k0 = k1 - BK;
-      for (var i = 0u; i < GA; i++) { putA(0u, tid + i * NT, fetchA(tid + i * NT, k0)); }
-      for (var i = 0u; i < GB; i++) { putB(0u, tid + i * NT, fetchB(tid + i * NT, k0)); }
-      workgroupBarrier();
-      slab(0u, tx, ty);
-      workgroupBarrier();
-      continue;
-    }
-    let cur = t % 2u;
-    // Fetch slab t+1 into registers (out-of-range slabs read as zeros and are never used).
-    pa0 = fetchA(tid, k1);
-    if (GA > 1u) { pa1 = fetchA(tid + NT, k1); }
-    if (GA > 2u) { pa2 = fetchA(tid + 2u * NT, k1); pa3 = fetchA(tid + 3u * NT, k1); }
-    pb0 = fetchB(tid, k1);
-    if (GB > 1u) { pb1 = fetchB(tid + NT, k1); }
-    if (GB > 2u) { pb2 = fetchB(tid + 2u * NT, k1); pb3 = fetchB(tid + 3u * NT, k1); }
-    slab(cur, tx, ty);
-    let nxt = 1u - cur;
-    putA(nxt, tid, pa0);
-    if (GA > 1u) { putA(nxt, tid + NT, pa1); }
-    if (GA > 2u) { putA(nxt, tid + 2u * NT, pa2); putA(nxt, tid + 3u * NT, pa3); }
-    putB(nxt, tid, pb0);
-    if (GB > 1u) { putB(nxt, tid + NT, pb1); }
-    if (GB > 2u) { putB(nxt, tid + 2u * NT, pb2); putB(nxt, tid + 3u * NT, pb3); }
+  // Two slabs per trip so each call sees a literal buffer index; one barrier per slab.
+  for (var t = 0u; t < nTiles; t += 2u) {
+    pipelinedSlab(0u, kBeg + (t + 1u) * BK, tid, tx, ty);
     workgroupBarrier();
+    if (t + 1u < nTiles) {
+      pipelinedSlab(1u, kBeg + (t + 2u) * BK, tid, tx, ty);
+      workgroupBarrier();
+    }
   }
   let cBase = wg.z * p.M * p.N;
   let r0 = m0 + ty * 4u;

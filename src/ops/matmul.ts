@@ -26,8 +26,6 @@ export interface MatmulOptions {
 export interface MatmulTuning {
   /** Entry of kernels/matmul.wgsl for large aligned tiles: "main" (vec4) or "simple" (scalar). */
   entry: string;
-  /** `main` double-buffers shared memory (register prefetch of the next slab). */
-  double: boolean;
   /** Threads per workgroup along N and M (tile = 8·TY × 8·TX), slab depth BK, smem row padding. */
   TX: number;
   TY: number;
@@ -40,6 +38,8 @@ export interface MatmulTuning {
   gemvM: number;
   /** Lanes per output column in the GEMV kernel. */
   gemvLanes: number;
+  /** Read f16 weights 8 at a time (16-byte loads) in the GEMV kernel when K % 8 == 0. */
+  gemvH8: boolean;
   /** Split K until about this many workgroups exist; each slice keeps ≥ splitMinK of K. */
   splitTarget: number;
   splitMinK: number;
@@ -47,15 +47,15 @@ export interface MatmulTuning {
 
 const tuning: MatmulTuning = {
   entry: "main",
-  double: true,
   TX: 16,
   TY: 16,
-  BK: 16,
+  BK: 8,
   PAD: 1,
   skinny: { TX: 16, TY: 2, BK: 16 },
   skinnyM: 16,
   gemvM: 16,
   gemvLanes: 32,
+  gemvH8: true,
   splitTarget: 128,
   splitMinK: 256,
 };
@@ -111,7 +111,13 @@ function gemm(g: Gemm): void {
     const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(g.strideA / 4).u32(g.strideB / 4)
       .f32(g.alpha).f32(g.beta).u32(hasBias);
     gpu.dispatch(
-      { file: "gemv", entry: "gemv_t", types, overrides: { LANES: lanes } },
+      {
+        file: "gemv",
+        // f16 weights with K % 8 == 0: 16-byte loads of 8 halves.
+        entry: g.b.dtype === "f16" && g.K % 8 === 0 && tuning.gemvH8 ? "gemv_t_h8" : "gemv_t",
+        types,
+        overrides: { LANES: lanes },
+      },
       { 1: g.a.buffer, 2: g.b.buffer, 3: g.out.buffer, 4: biasBuf },
       [Math.ceil(g.N / (256 / lanes)), Math.ceil(g.M / 4), g.batch],
       u,
@@ -158,7 +164,7 @@ function gemm(g: Gemm): void {
         PAD: tuning.PAD,
         TRANS_A: +g.transA,
         TRANS_B: +g.transB,
-        ...(entry === "main" ? { DOUBLE: +tuning.double, GA: ga, GB: gb } : {}),
+        ...(entry === "main" ? { GA: ga, GB: gb } : {}),
       },
     },
     { 1: g.a.buffer, 2: g.b.buffer, 3: part ? part.buffer : g.out.buffer, 4: biasBuf },
