@@ -30,7 +30,10 @@ export interface ModelConfig {
   ropeScaling: RopeScaling | null;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
-  /** Attention window in tokens: Mistral's `sliding_window`; Qwen2's only when `use_sliding_window`. */
+  /**
+   * Attention window in tokens, the same for every layer: Mistral's `sliding_window`; Qwen2's only when
+   * `use_sliding_window` (or `layer_types`) makes every layer slide; never for Llama (HF ignores it there).
+   */
   slidingWindow: number | null;
   /** Bias on q/k/v projections (always for Qwen2; `attention_bias` for Llama, which also biases o_proj). */
   attentionBias: boolean;
@@ -80,6 +83,8 @@ const ConfigSchema = z.object({
   tie_word_embeddings: z.boolean().optional(),
   sliding_window: pos.nullish(),
   use_sliding_window: z.boolean().optional(),
+  max_window_layers: int.nonnegative().nullish(),
+  layer_types: z.array(z.string()).nullish(),
   attention_bias: z.boolean().optional(),
   mlp_bias: z.boolean().optional(),
   bos_token_id: tokenIds,
@@ -167,17 +172,42 @@ export async function loadModelConfig(fs: FileSystem, dir: string): Promise<Mode
       : ropeScaling(file, "rope_scaling", c.rope_scaling),
     maxPositionEmbeddings: c.max_position_embeddings,
     tieWordEmbeddings: c.tie_word_embeddings ?? false,
-    slidingWindow: c.model_type === "mistral"
-      ? c.sliding_window ?? null
-      : c.model_type === "qwen2" && c.use_sliding_window
-      ? c.sliding_window ?? null
-      : null,
+    slidingWindow: slidingWindow(file, c),
     attentionBias: c.model_type === "qwen2" ? true : c.attention_bias ?? false,
     mlpBias: c.model_type === "llama" ? c.mlp_bias ?? false : false,
     bosTokenId: firstId(c.bos_token_id),
     eosTokenId: ids(c.eos_token_id),
     torchDtype: c.torch_dtype ?? c.dtype ?? "float32",
   };
+}
+
+/** One window for all layers, or null; a config whose layers differ is rejected rather than misread. */
+function slidingWindow(file: string, c: z.infer<typeof ConfigSchema>): number | null {
+  // HF's Llama has no window; HF's Mistral applies sliding_window to every layer, whatever else is set.
+  if (c.model_type === "llama") return null;
+  if (c.model_type === "mistral") return c.sliding_window ?? null;
+  let types = c.layer_types;
+  if (!types) {
+    // transformers' rule: with use_sliding_window, layers from max_window_layers on use the window.
+    const from = c.use_sliding_window ? c.max_window_layers ?? 28 : c.num_hidden_layers; // Qwen2Config default 28
+    types = Array.from(
+      { length: c.num_hidden_layers },
+      (_, i) => i >= from ? "sliding_attention" : "full_attention",
+    );
+  }
+  const kinds = new Set(types);
+  for (const k of kinds) {
+    if (k !== "full_attention" && k !== "sliding_attention") {
+      throw new Error(`${file}: layer_types holds "${k}" (full_attention, sliding_attention are supported)`);
+    }
+  }
+  if (kinds.size > 1) {
+    throw new Error(
+      `${file}: some layers use a sliding window and some do not (use_sliding_window / max_window_layers / ` +
+        `layer_types): per-layer windows are not supported`,
+    );
+  }
+  return kinds.has("sliding_attention") ? c.sliding_window ?? null : null;
 }
 
 function ropeScaling(

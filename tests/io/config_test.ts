@@ -75,9 +75,20 @@ Deno.test("config: Mistral sliding_window, Qwen2 tied embeddings + q/k/v bias, w
   );
   const raw = JSON.parse(await Deno.readTextFile(`${FIX}/qwen2/config.json`));
   const fs = memoryFs({
-    "q/config.json": JSON.stringify({ ...raw, use_sliding_window: true, sliding_window: 128 }),
+    "q/config.json": JSON.stringify({ ...raw, use_sliding_window: false, sliding_window: 128 }),
   });
-  assertEquals((await loadModelConfig(fs, "q")).slidingWindow, 128);
+  assertEquals((await loadModelConfig(fs, "q")).slidingWindow, null, "window unused");
+  const win = async (extra: Record<string, unknown>) =>
+    (await loadModelConfig(memoryFs({ "q/config.json": JSON.stringify({ ...raw, ...extra }) }), "q"))
+      .slidingWindow;
+  assertEquals(await win({ use_sliding_window: true, sliding_window: 128, max_window_layers: 0 }), 128);
+  assertEquals(await win({ use_sliding_window: true, sliding_window: 128, max_window_layers: 24 }), null);
+  assertEquals(await win({ layer_types: Array(24).fill("sliding_attention"), sliding_window: 64 }), 64);
+  assertEquals(await win({ layer_types: Array(24).fill("full_attention"), use_sliding_window: true }), null);
+  await assertRejects(
+    () => win({ use_sliding_window: true, sliding_window: 128, max_window_layers: 21 }),
+    /^q\/config\.json: some layers use a sliding window and some do not/,
+  );
 });
 
 Deno.test("config: transformers 5 rope_parameters (theta inside, llama3 scaling inside), dtype key", async () => {
