@@ -20,8 +20,10 @@ const USAGE =
   "[--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S] " +
   "[--stop STR] [--dtype f16|f32] [--json] [--gpu-debug]";
 
+let progressOpen = false;
+
 function fail(msg: string): never {
-  console.error(`error: ${msg}`);
+  console.error(`${progressOpen ? "\n" : ""}error: ${msg}`);
   Deno.exit(1);
 }
 
@@ -113,11 +115,20 @@ async function main(): Promise<void> {
     adapter: a.adapter,
     dtype: a.dtype as "f16" | "f32" | undefined,
     onProgress: (done, total) => {
-      if (!a.json) Deno.stderr.writeSync(new TextEncoder().encode(`\rloading weights ${done}/${total}`));
+      // A progress line only on a terminal: logs and pipes get the summary line alone.
+      if (a.json || !Deno.stderr.isTerminal()) return;
+      Deno.stderr.writeSync(new TextEncoder().encode(`\rloading weights ${done}/${total}`));
+      progressOpen = done < total;
     },
   });
+  if (!a.json && Deno.stderr.isTerminal()) console.error("");
+  progressOpen = false;
   if (!a.json) {
-    console.error(m.adapter ? `\nadapter ${m.adapter.name} (${m.adapter.modules.length} modules)` : "");
+    const c = m.model.config;
+    console.error(
+      `${c.modelType} ${c.numLayers} layers, hidden ${c.hiddenSize}, ${m.model.dtype} weights` +
+        (m.adapter ? `, adapter ${m.adapter.name} (${m.adapter.modules.length} modules)` : ""),
+    );
   }
   const promptIds = messages
     ? m.tokenizer.encode(m.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), {
