@@ -28,12 +28,16 @@ export interface FileSystem {
   join(...parts: string[]): string;
 }
 
-/** POSIX-style join shared by both adapters: drops empty parts and duplicate slashes. */
+/** POSIX-style join shared by the adapters: drops empty parts and duplicate slashes (URLs keep "://"). */
 export function joinPath(...parts: string[]): string {
   const kept = parts.filter((p) => p !== "");
   if (kept.length === 0) return "";
-  const joined = kept.join("/").replace(/\/{2,}/g, "/");
-  return joined.length > 1 ? joined.replace(/\/$/, "") : joined;
+  const joined = kept.join("/");
+  // Keep a URL's "scheme://" intact; collapse every other run of slashes.
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(joined)?.[0] ?? "";
+  const rest = joined.slice(scheme.length).replace(/\/{2,}/g, "/");
+  if (scheme) return scheme + rest;
+  return rest.length > 1 ? rest.replace(/\/$/, "") : rest;
 }
 
 /** Strip a trailing slash and any leading "./" so "m/", "./m" and "m" name the same memory entry. */

@@ -6,6 +6,7 @@
  * import { HfTokenizer, loadModelConfig, openSafetensors } from "./src/io/mod.ts";
  */
 export * from "./fs.ts";
+export * from "./http_fs.ts";
 export * from "./dtypes.ts";
 export * from "./safetensors.ts";
 export * from "./config.ts";

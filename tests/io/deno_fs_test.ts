@@ -42,4 +42,8 @@ Deno.test("joinPath: drops empty parts and duplicate slashes, keeps absolute roo
   assertEquals(joinPath("m", "", "a//b/"), "m/a/b");
   assertEquals(joinPath("/"), "/");
   assertEquals(joinPath("", "x"), "x");
+  assertEquals(
+    joinPath("https://hf.co/m/", "/resolve//main", "config.json"),
+    "https://hf.co/m/resolve/main/config.json",
+  );
 });
