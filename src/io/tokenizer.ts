@@ -15,6 +15,14 @@ export interface ChatMessage {
   content: string;
 }
 
+/** Options of {@link HfTokenizer.applyChatTemplate}. */
+export interface ChatTemplateOptions {
+  /** Append the assistant header so the model answers next (HF's add_generation_prompt). */
+  addGenerationPrompt?: boolean;
+  /** Extra template variables, e.g. `{ enable_thinking: false }` or `{ date_string: "26 Jul 2024" }`. */
+  vars?: Record<string, unknown>;
+}
+
 /** Incremental decoder: `push` returns the text the new ids add; `flush` returns what is held back. */
 export interface StreamDecoder {
   push(ids: number[]): string;
@@ -208,21 +216,26 @@ export class HfTokenizer {
   /**
    * Render the chat template (as transformers' `apply_chat_template(tokenize=False)`): the template sees
    * `messages`, `add_generation_prompt` and the config's `bos_token` / `eos_token` / `unk_token` /
-   * `pad_token` strings. Tokenize the result with `addSpecialTokens: false` (see {@link encodeChat}).
+   * `pad_token` strings, `tools` / `documents` as null (as transformers passes them), and `vars` (template
+   * kwargs such as `enable_thinking` or `date_string`). Tokenize the result with `addSpecialTokens: false`
+   * (see {@link encodeChat}).
    */
-  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+  applyChatTemplate(messages: ChatMessage[], opts: ChatTemplateOptions = {}): string {
     if (this.chatTemplate === null) {
       throw new Error(
         `${this.dir}: no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json); use a raw prompt`,
       );
     }
     const vars: Record<string, unknown> = {
+      tools: null,
+      documents: null,
+      ...opts.vars,
       messages,
       add_generation_prompt: opts.addGenerationPrompt ?? false,
     };
     for (const k of ["bos_token", "eos_token", "unk_token", "pad_token"]) {
       const s = tokenString(this.config[k]);
-      if (s !== undefined) vars[k] = s;
+      if (s !== undefined && !(k in (opts.vars ?? {}))) vars[k] = s;
     }
     try {
       return new Template(this.chatTemplate).render(vars);
@@ -232,7 +245,7 @@ export class HfTokenizer {
   }
 
   /** Ids of the rendered chat: `encode(applyChatTemplate(messages, opts), { addSpecialTokens: false })`. */
-  encodeChat(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): number[] {
+  encodeChat(messages: ChatMessage[], opts: ChatTemplateOptions = {}): number[] {
     return this.encode(this.applyChatTemplate(messages, opts), { addSpecialTokens: false });
   }
 }

@@ -161,6 +161,19 @@ Deno.test("tokenizer: ChatML from a list-form chat_template ('default'), chat_te
   });
   const j = await HfTokenizer.load(fs, "t");
   assertEquals(j.applyChatTemplate([{ role: "user", content: "hi" }]), "<s>[user]hi");
+  // tools/documents are null as in transformers; extra vars reach the template
+  const v = await HfTokenizer.load(
+    await fixtureFs(SP, {
+      "t/chat_template.jinja": "{% if tools is not none %}T{% endif %}{% if documents %}D{% endif %}" +
+        "{{ date_string }}|{{ 'think' if enable_thinking else 'plain' }}|{{ bos_token }}",
+    }),
+    "t",
+  );
+  assertEquals(v.applyChatTemplate([]), "|plain|<s>");
+  assertEquals(
+    v.applyChatTemplate([], { vars: { date_string: "26 Jul 2024", enable_thinking: true } }),
+    "26 Jul 2024|think|<s>",
+  );
 });
 
 Deno.test("tokenizer: missing files and bad templates are one clear line", async () => {
