@@ -2,31 +2,84 @@
  * `deno task bench <what> [flags]`
  *
  *   kernels [--filter TEXT] [--json] [--small]   time every kernel case in bench/kernels/*.ts
- *
- * Model benchmarks (`--model/--shape --seq-len ...`) arrive with the models issue.
+ *   [model] [--model DIR [--adapter DIR] | --shape qwen2.5-0.5b|llama-3.2-1b|mistral-7b|tiny]
+ *           [--seq-len 1024] [--batch-size 1] [--gen 128] [--chunk 16] [--reps 5] [--dtype f16|f32] [--json]
+ *           prefill ms, time to first token, decode tok/s, peak GPU memory (bench/model.ts); any of
+ *           these flags selects the model bench, which defaults to the random `tiny` shape
  */
 import { parseArgs } from "node:util";
 import { createGpu } from "../src/gpu/mod.ts";
 import { type BenchCase, type BenchResult, table, timeCase } from "./harness.ts";
+import { modelTable, runModelBench } from "./model.ts";
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: {
-    filter: { type: "string" },
-    json: { type: "boolean", default: false },
-    small: { type: "boolean", default: false },
-    "gpu-debug": { type: "boolean", default: false },
-  },
-});
-const what = positionals[0] ?? "kernels";
-if (what !== "kernels") {
-  console.error(`bench: unknown target "${what}" (available: kernels)`);
+const MODEL_FLAGS = ["model", "adapter", "shape", "seq-len", "batch-size", "gen", "chunk", "reps", "dtype"];
+
+function fail(msg: string): never {
+  console.error(`error: ${msg}`);
   Deno.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      filter: { type: "string" },
+      json: { type: "boolean", default: false },
+      small: { type: "boolean", default: false },
+      "gpu-debug": { type: "boolean", default: false },
+      ...Object.fromEntries(MODEL_FLAGS.map((f) => [f, { type: "string" as const }])),
+    },
+  });
+} catch (e) {
+  fail((e as Error).message);
+}
+const { values, positionals } = parsed;
+const modelFlag = MODEL_FLAGS.some((f) => (values as Record<string, unknown>)[f] !== undefined);
+const what = positionals[0] ?? (modelFlag ? "model" : "kernels");
+if (what !== "kernels" && what !== "model") {
+  fail(`bench: unknown target "${what}" (available: kernels, model)`);
 }
 
 const gpu = await createGpu({ debug: values["gpu-debug"] });
 console.error(`adapter: ${gpu.info.description} (f16 ${gpu.info.f16}, subgroups ${gpu.info.subgroups})`);
+
+if (what === "model") {
+  const v = values as unknown as Record<string, string | undefined>;
+  const int = (flag: string, def: number) => {
+    const x = v[flag] === undefined ? def : Number(v[flag]);
+    if (!Number.isInteger(x) || x < 1) fail(`--${flag} ${v[flag]}: want a positive integer`);
+    return x;
+  };
+  if (v.dtype !== undefined && v.dtype !== "f16" && v.dtype !== "f32") {
+    fail(`--dtype ${v.dtype}: want f16 or f32`);
+  }
+  const tty = Deno.stderr.isTerminal();
+  const enc = new TextEncoder();
+  try {
+    const r = await runModelBench(gpu, {
+      model: v.model,
+      adapter: v.adapter,
+      shape: v.shape,
+      seqLen: int("seq-len", 1024),
+      batchSize: int("batch-size", 1),
+      gen: int("gen", 128),
+      chunk: int("chunk", 16),
+      reps: int("reps", 5),
+      dtype: v.dtype as "f16" | "f32" | undefined,
+      // One rewritten progress line on a terminal, plain lines in logs.
+      log: (line) => Deno.stderr.writeSync(enc.encode(tty ? `\r\x1b[2K${line}` : `${line}\n`)),
+    });
+    if (tty) console.error("");
+    console.log(values.json ? JSON.stringify(r) : modelTable(r));
+  } catch (e) {
+    if (tty) console.error("");
+    fail((e as Error).message);
+  }
+  gpu.destroy();
+  Deno.exit(0);
+}
 
 // Each family file exports `cases(small: boolean): BenchCase[]`.
 const families: BenchCase[] = [];

@@ -1,9 +1,12 @@
 // sampling — next-token choice on the GPU, so decode never reads back per token (DESIGN.md, "Deno
 // WebGPU facts"), plus the small helpers the decode loop needs on the GPU.
 //
+//   argmax_partial (greedy, first of two): workgroup g of row b reduces x over its slice of V
+//            (SLICE = 4096 tokens) to (max, lowest index of the max) → scratch[(b·G + g)·2 + {0, 1}]
+//            (the index bit-cast to f32), so a 152K vocabulary is scanned by ~38 workgroups, not one.
 //   sample:  per row b of logits [B, V]: x = logits with HF's repetition penalty on tokens seen so far
-//            (x > 0 ? x / penalty : x · penalty). mode 0 (greedy): token = argmax x, lowest index on
-//            ties. mode 1: x /= temperature; keep x ≥ t where t is found by bisection — top-k: the
+//            (x > 0 ? x / penalty : x · penalty). mode 0 (greedy): token = the best of the G partials
+//            of argmax_partial, lowest index on ties. mode 1: x /= temperature; keep x ≥ t where t is found by bisection — top-k: the
 //            largest t with count(x ≥ t) ≥ topK; top-p: then the largest t with Σ_{x≥t} e^(x−m) ≥
 //            topP · Σ_{kept by top-k} e^(x−m) — and draw from the kept tokens ∝ e^(x−m) with
 //            u = rand(seed, rngStep, b), walking the kept mass in index order. The token goes to
@@ -16,11 +19,13 @@
 // Bindings (group 0): 0 uniform Params (below)
 //   sample: 1 logits: array<f32> read [B, V]   2 seen: array<u32> read_write [B, V] (touched only when
 //           usePenalty)   3 tokens: array<i32> read_write [B]   4 out: array<u32> read_write [B, K]
-//           5 scratch: array<f32> read_write [B, V] (mode 1: the scaled logits, read by every pass)
+//           5 scratch: array<f32> read_write — mode 0: [B, G, 2] partials of argmax_partial (which
+//           binds 1, 2 and 5 the same way); mode 1: [B, V], the scaled logits read by every pass
 //   mark:   6 ids: array<i32> read [B, T]   2 seen
 //   advance: 7 positions: array<i32> read_write [B]   8 rows, 9 lengths: array<u32> read_write [B]
 //   fill_uniform: 10 dst: array<ST> read_write [n]
-// Workgroups: sample 256 threads, one workgroup per row, grid [B]; mark / fill_uniform 256, grid
+// Workgroups: sample 256 threads, one workgroup per row, grid [B]; argmax_partial 256, grid [G, B]
+// with G = ceil(V / 4096) ≤ 256; mark / fill_uniform 256, grid
 // grid1d(n) (index = x + y · nx · 256); advance 64, grid [ceil(B / 64)].
 // Reductions use workgroup memory only (no subgroup builtins), so every device runs this file.
 // Bisection: 32 halvings of [min, max] leave an interval far below f32 spacing of typical logits.
@@ -43,6 +48,7 @@ struct Params {
   nx: u32, // x workgroups of a grid1d grid
   lo: f32,
   hi: f32,
+  G: u32, // argmax partials per row
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -58,6 +64,7 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> dst: array<ST>;
 
 const WG = 256u;
+const SLICE = 4096u;
 var<workgroup> red: array<f32, 256>;
 var<workgroup> redIdx: array<u32, 256>;
 var<workgroup> pick: vec2<f32>; // (thread whose chunk holds the draw, residual mass)
@@ -97,6 +104,44 @@ fn reduce(lid: u32, v: f32, op: u32) -> f32 {
   return r;
 }
 
+// Tree reduction of (red, redIdx) to slot 0: larger value wins, the lower index on ties; index
+// 0xffffffff marks an empty slot.
+fn argmaxReduce(lid: u32) {
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      let o = red[lid + s];
+      let oi = redIdx[lid + s];
+      if (oi != 0xffffffffu && (redIdx[lid] == 0xffffffffu || o > red[lid] || (o == red[lid] && oi < redIdx[lid]))) {
+        red[lid] = o;
+        redIdx[lid] = oi;
+      }
+    }
+    workgroupBarrier();
+  }
+}
+
+@compute @workgroup_size(256)
+fn argmax_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
+  let g = wid.x;
+  let b = wid.y;
+  let lid = l.x;
+  var best = -3.4e38;
+  var bi = 0xffffffffu;
+  let end = min(p.V, (g + 1u) * SLICE);
+  for (var i = g * SLICE + lid; i < end; i += WG) {
+    let x = penalised(b, i);
+    if (x > best || bi == 0xffffffffu) { best = x; bi = i; }
+  }
+  red[lid] = best;
+  redIdx[lid] = bi;
+  workgroupBarrier();
+  argmaxReduce(lid);
+  if (lid == 0u) {
+    scratch[(b * p.G + g) * 2u] = red[0];
+    scratch[(b * p.G + g) * 2u + 1u] = bitcast<f32>(redIdx[0]);
+  }
+}
+
 fn emit(b: u32, tok: u32) {
   tokens[b] = i32(tok);
   out[b * p.K + p.col] = tok;
@@ -108,26 +153,15 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   let b = wid.x;
   let lid = l.x;
   if (p.mode == 0u) {
-    var best = -3.4e38;
-    var bi = 0xffffffffu;
-    for (var i = lid; i < p.V; i += WG) {
-      let x = penalised(b, i);
-      if (x > best || bi == 0xffffffffu) { best = x; bi = i; }
+    if (lid < p.G) {
+      red[lid] = scratch[(b * p.G + lid) * 2u];
+      redIdx[lid] = bitcast<u32>(scratch[(b * p.G + lid) * 2u + 1u]);
+    } else {
+      red[lid] = -3.4e38;
+      redIdx[lid] = 0xffffffffu;
     }
-    red[lid] = best;
-    redIdx[lid] = bi;
     workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-      if (lid < s) {
-        let o = red[lid + s];
-        let oi = redIdx[lid + s];
-        if (oi != 0xffffffffu && (redIdx[lid] == 0xffffffffu || o > red[lid] || (o == red[lid] && oi < redIdx[lid]))) {
-          red[lid] = o;
-          redIdx[lid] = oi;
-        }
-      }
-      workgroupBarrier();
-    }
+    argmaxReduce(lid);
     if (lid == 0u) { emit(b, redIdx[0]); }
     return;
   }

@@ -81,12 +81,15 @@ export function sampleTokens(
   }
   const greedy = !s.doSample || s.temperature <= 0;
   const gpu = logits.gpu;
+  // Greedy: argmax over slices of 4096 tokens in parallel, then one workgroup per row picks the best.
+  const G = Math.ceil(V / 4096);
+  if (G > 256) throw new Error(`sampleTokens: vocabulary ${V} above the kernel's 256 · 4096 tokens`);
   // Every binding the entry uses statically must be bound: unused ones get a 4-byte placeholder.
-  const scratch = Tensor.empty(gpu, greedy ? [1] : [B, V], "f32");
+  const scratch = Tensor.empty(gpu, greedy ? [B, G, 2] : [B, V], "f32");
   const noSeen = usePenalty ? null : Tensor.empty(gpu, [1], "u32");
   const u = base(B, V).u32(K).u32(col).u32(s.seed >>> 0).u32(rngStep >>> 0).f32(greedy ? 1 : s.temperature)
     .u32(s.topK > 0 ? s.topK : 0).f32(s.topP > 0 ? s.topP : 1).f32(s.repetitionPenalty).u32(+usePenalty)
-    .u32(greedy ? 0 : 1).u32(0).u32(0).u32(0).f32(0).f32(0);
+    .u32(greedy ? 0 : 1).u32(0).u32(0).u32(0).f32(0).f32(0).u32(G);
   const bind = {
     1: logits.buffer,
     2: (noSeen ?? buf.seen!).buffer,
@@ -94,7 +97,9 @@ export function sampleTokens(
     4: buf.out.buffer,
     5: scratch.buffer,
   };
-  gpu.dispatch({ file: "sampling", entry: "sample", types: { ST: "f32" } }, bind, [B], u);
+  const spec = (entry: string) => ({ file: "sampling", entry, types: { ST: "f32" as const } });
+  if (greedy) gpu.dispatch(spec("argmax_partial"), { 1: bind[1], 2: bind[2], 5: bind[5] }, [G, B], u);
+  gpu.dispatch(spec("sample"), bind, [B], u);
   scratch.dispose();
   noSeen?.dispose();
 }
@@ -111,7 +116,7 @@ export function markSeen(seen: Tensor, ids: Tensor): void {
     { 2: seen.buffer, 6: ids.buffer },
     grid,
     base(B, V).u32(0).u32(0).u32(0).u32(0).f32(1).u32(0).f32(1).f32(1).u32(1).u32(0).u32(T).u32(ids.size)
-      .u32(grid[0]).f32(0).f32(0),
+      .u32(grid[0]).f32(0).f32(0).u32(0),
   );
 }
 
@@ -123,6 +128,6 @@ export function advance(state: DecodeState): void {
     { 7: state.positions.buffer, 8: state.rows.buffer, 9: state.lengths.buffer },
     [Math.ceil(B / 64)],
     base(B, 0).u32(0).u32(0).u32(0).u32(0).f32(1).u32(0).f32(1).f32(1).u32(0).u32(0).u32(0).u32(0).u32(0)
-      .f32(0).f32(0),
+      .f32(0).f32(0).u32(0),
   );
 }

@@ -107,7 +107,7 @@ export function fillUniform(t: Tensor, lo: number, hi: number, seed: number): vo
   const u = new Uniforms();
   for (let i = 0; i < 4; i++) u.u32(0); // B, V, K, col
   u.u32(seed >>> 0).u32(0).f32(1).u32(0).f32(1).f32(1).u32(0).u32(0).u32(0).u32(t.size).u32(grid[0]).f32(lo)
-    .f32(hi);
+    .f32(hi).u32(0);
   gpu.dispatch(
     { file: "sampling", entry: "fill_uniform", types: { ST: t.dtype } },
     { 10: t.buffer },

@@ -41,9 +41,9 @@ async function run(
   return { tok: Array.from(tok), seen: seenData };
 }
 
-Deno.test("greedy: argmax per row (awkward V), lowest index on ties", async () => {
+Deno.test("greedy: argmax per row (awkward V, several slices), lowest index on ties", async () => {
   const rng = new Rng(1);
-  for (const V of [1, 7, 257, 1031]) {
+  for (const V of [1, 7, 257, 1031, 9001]) {
     const B = 3;
     const x = randomData(rng, B * V, "f32", -4, 4) as Float32Array;
     if (V > 7) {

@@ -1,0 +1,188 @@
+/**
+ * Model benchmark: prefill time, time to first token, decode tokens/s and peak GPU memory for a model
+ * folder (`--model DIR [--adapter DIR]`) or a random-weight architecture (`--shape NAME`, built on the
+ * GPU; default `tiny`). Called by `deno task bench --model … | --shape … --seq-len N --batch-size B
+ * [--gen G] [--chunk K] [--json]` (bench/main.ts).
+ *
+ * What is timed (wall clock, Deno, readbacks included — the numbers a user sees):
+ * - prefill: forward over [B, seq-len] + LM head on the last rows; `prefill_ms` is the mean of
+ *   `reps` prefills recorded in one submit (the ≥ 10 ms readback amortised), `prefill_single_ms` one
+ *   prefill + its readback;
+ * - generation through the engine (greedy, EOS ignored): `ttft_ms` = prefill + first token sampled +
+ *   read; `decode_tok_s` = tokens after the first / time after the first (per sequence × batch).
+ * A warm-up generation compiles every pipeline before anything is timed.
+ */
+import type { Gpu } from "../src/gpu/mod.ts";
+import { Rng, Tensor, tidy } from "../src/tensor/mod.ts";
+import { noGrad } from "../src/autograd/mod.ts";
+import { embedding } from "../src/ops/mod.ts";
+import type { LlamaModel } from "../src/model/llama.ts";
+import { randomModel, SHAPES } from "../src/model/random.ts";
+import { openModel } from "../src/engine/open.ts";
+import { LocalEngine } from "../src/engine/engine.ts";
+import { denoFs } from "../cli/deno_fs.ts";
+
+/** Options of runModelBench (flags of `deno task bench`). */
+export interface ModelBenchOptions {
+  model?: string;
+  adapter?: string;
+  shape?: string;
+  seqLen: number;
+  batchSize: number;
+  gen: number;
+  chunk: number;
+  reps: number;
+  dtype?: "f16" | "f32";
+  /** Progress lines (stderr). */
+  log: (line: string) => void;
+}
+
+/** One benchmark result (JSON field names). */
+export interface ModelBenchResult {
+  model: string;
+  adapter: string | null;
+  device: string;
+  weights: string;
+  params: number;
+  seq_len: number;
+  batch_size: number;
+  gen: number;
+  chunk: number;
+  prefill_ms: number;
+  prefill_single_ms: number;
+  prefill_tok_s: number;
+  ttft_ms: number;
+  decode_ms: number;
+  decode_tok_s: number;
+  peak_gpu_bytes: number;
+}
+
+function prefill(model: LlamaModel, ids: Tensor, pos: Tensor, last: Tensor): Tensor {
+  return noGrad(() =>
+    tidy(() => {
+      const [B, T] = ids.shape;
+      const h = model.forward(ids, pos).reshape([B * T, model.config.hiddenSize]);
+      return model.logits(embedding(last, h));
+    })
+  );
+}
+
+/**
+ * Runs the benchmark and returns its figures.
+ *
+ * @example
+ * const r = await runModelBench(gpu, { shape: "qwen2.5-0.5b", seqLen: 1024, batchSize: 1, gen: 128, chunk: 16, reps: 5, log: console.error });
+ */
+export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<ModelBenchResult> {
+  if (o.model && o.shape) throw new Error("give --model or --shape, not both");
+  const shape = o.model ? null : (o.shape ?? "tiny");
+  if (shape && !SHAPES[shape]) {
+    throw new Error(`--shape ${shape}: unknown (known: ${Object.keys(SHAPES).join(", ")})`);
+  }
+  if (shape && o.adapter) throw new Error("--adapter needs --model (random shapes have no checkpoint)");
+  gpu.pool.resetPeak();
+  let model: LlamaModel, engine: LocalEngine, adapter: string | null = null;
+  if (o.model) {
+    const m = await openModel(gpu, denoFs, o.model, {
+      adapter: o.adapter,
+      dtype: o.dtype,
+      onProgress: (d, n) => o.log(`loading weights ${d}/${n}`),
+    });
+    model = m.model;
+    engine = m.engine;
+    adapter = m.adapter?.name ?? null;
+  } else {
+    o.log(`building random ${shape} on the GPU`);
+    model = randomModel(gpu, SHAPES[shape!], 1, o.dtype);
+    engine = new LocalEngine(model);
+  }
+  const { seqLen: T, batchSize: B } = o;
+  const rng = new Rng(7);
+  const V = model.config.vocabSize;
+  const prompts = Array.from({ length: B }, () => Array.from({ length: T }, () => rng.int(V)));
+  try {
+    o.log("warm-up (pipeline compilation)");
+    await engine.generate({
+      prompts,
+      maxNewTokens: Math.min(o.gen, o.chunk + 1),
+      ignoreEos: true,
+      chunkSize: o.chunk,
+    });
+    const ids = Tensor.from(gpu, prompts.flat(), [B, T], "i32", { persistent: true });
+    const pos = Tensor.from(gpu, Array.from({ length: B * T }, (_, i) => i % T), [B, T], "i32", {
+      persistent: true,
+    });
+    const last = Tensor.from(gpu, Array.from({ length: B }, (_, b) => b * T + T - 1), [B], "i32", {
+      persistent: true,
+    });
+    let single = Infinity, many = Infinity;
+    try {
+      for (let i = 0; i < 3; i++) {
+        o.log(`prefill ${i + 1}/3`);
+        let t0 = performance.now();
+        let l = prefill(model, ids, pos, last);
+        await gpu.read(l.buffer, 4);
+        single = Math.min(single, performance.now() - t0);
+        l.dispose();
+        t0 = performance.now();
+        for (let r = 0; r < o.reps; r++) {
+          l = prefill(model, ids, pos, last);
+          if (r < o.reps - 1) l.dispose();
+        }
+        await gpu.read(l.buffer, 4);
+        many = Math.min(many, (performance.now() - t0) / o.reps);
+        l.dispose();
+      }
+    } finally {
+      for (const t of [ids, pos, last]) t.dispose();
+    }
+    let produced = 0;
+    const { stats } = await engine.generate(
+      { prompts, maxNewTokens: o.gen, ignoreEos: true, chunkSize: o.chunk },
+      (c) => {
+        if (c.sequence === 0) o.log(`decode ${(produced += c.tokenIds.length)}/${o.gen} tokens`);
+      },
+    );
+    return {
+      model: o.model ?? `shape ${shape}`,
+      adapter,
+      device: gpu.info.description,
+      weights: model.dtype,
+      params: model.parameterCount,
+      seq_len: T,
+      batch_size: B,
+      gen: o.gen,
+      chunk: o.chunk,
+      prefill_ms: many,
+      prefill_single_ms: single,
+      prefill_tok_s: (B * T) / (many / 1000),
+      ttft_ms: stats.timeToFirstTokenMs,
+      decode_ms: stats.decodeMs,
+      decode_tok_s: stats.decodeTokens / (stats.decodeMs / 1000),
+      peak_gpu_bytes: gpu.pool.stats.peakBytesInUse,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The result as a short aligned table. */
+export function modelTable(r: ModelBenchResult): string {
+  const rows: [string, string][] = [
+    ["model", `${r.model} (${(r.params / 1e6).toFixed(1)}M params, ${r.weights} weights)`],
+    ["adapter", r.adapter ?? "none"],
+    ["device", r.device],
+    ["shape", `batch ${r.batch_size} × seq ${r.seq_len}, gen ${r.gen}, ${r.chunk} steps per submit`],
+    [
+      "prefill",
+      `${r.prefill_ms.toFixed(2)} ms (${Math.round(r.prefill_tok_s)} tok/s; one + readback ${
+        r.prefill_single_ms.toFixed(2)
+      } ms)`,
+    ],
+    ["time to first token", `${r.ttft_ms.toFixed(2)} ms`],
+    ["decode", `${r.decode_tok_s.toFixed(1)} tok/s (${r.decode_ms.toFixed(1)} ms)`],
+    ["peak GPU memory", `${(r.peak_gpu_bytes / 2 ** 20).toFixed(1)} MiB`],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
+}
