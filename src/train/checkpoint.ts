@@ -113,8 +113,10 @@ export async function readCheckpointState(fs: FileSystem, checkpoint: string): P
 }
 
 /**
- * HF's rotation: oldest first, but the best checkpoint is moved next to the newest, and with a limit
- * of 1 the best one is kept besides the newest. Returns the paths to delete.
+ * HF's rotation: delete oldest first, never the newest or the best, keeping `limit` (2 when the best is
+ * not the newest and limit is 1). transformers 4's `_rotate_checkpoints` (best moved next to the newest)
+ * and 5's `rotate_checkpoints` (newest and best protected) give the same result; both read on the GPU
+ * machine. Returns the paths to delete.
  */
 export function checkpointsToDelete(sorted: string[], limit: number, best: string | null): string[] {
   const order = sorted.slice();

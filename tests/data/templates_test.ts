@@ -128,6 +128,30 @@ for (
   });
 }
 
+Deno.test("templates: ids equal real HF transformers apply_chat_template (golden from the GPU machine)", async () => {
+  const golden = JSON.parse(
+    await Deno.readTextFile(new URL("../train/fixtures/hf_golden.json", import.meta.url)),
+  );
+  const models = { chatml: CHATML, qwen: QWEN25, llama3: null } as const;
+  for (const [name, jinja] of Object.entries(models)) {
+    const tok = await tokenizer(jinja, name !== "llama3");
+    const rows = golden.chats[name] as { messages: ChatMessage[]; ids: number[]; prompt_ids: number[] }[];
+    assertEquals(rows.map((r) => r.messages), CHATS, "the golden file was made from these chats");
+    for (const r of rows) {
+      assertEquals(
+        encodeConversation(getTemplate(name), tok, r.messages).inputIds,
+        r.ids,
+        `${name} vs transformers`,
+      );
+      assertEquals(
+        encodePrompt(getTemplate(name), tok, r.messages.slice(0, -1)),
+        r.prompt_ids,
+        `${name} prompt`,
+      );
+    }
+  }
+});
+
 Deno.test("templates: a model template that differs is detected (the comparison can fail)", async () => {
   const tok = await tokenizer(QWEN25, true);
   const msgs = CHATS[0];
