@@ -50,6 +50,32 @@ async function readJson(fs: FileSystem, file: string): Promise<Record<string, un
   }
 }
 
+/** The Metaspace replacement char when a Metaspace pre-tokenizer (alone or in a Sequence) splits. */
+function metaspaceSplit(pre: unknown): string | null {
+  const p = pre as { type?: string; split?: boolean; replacement?: string; pretokenizers?: unknown[] } | null;
+  if (!p) return null;
+  if (p.type === "Metaspace") return (p.split ?? true) ? p.replacement ?? "\u2581" : null;
+  if (p.type === "Sequence") {
+    for (const q of p.pretokenizers ?? []) {
+      const m = metaspaceSplit(q);
+      if (m !== null) return m;
+    }
+  }
+  return null;
+}
+
+/** HF's split with MergedWithNext: "▁a▁▁b" → ["▁a", "▁", "▁b"]. */
+function splitBefore(piece: string, marker: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  for (let i = piece.indexOf(marker, 1); i > 0; i = piece.indexOf(marker, i + marker.length)) {
+    out.push(piece.slice(start, i));
+    start = i;
+  }
+  out.push(piece.slice(start));
+  return out;
+}
+
 /** Pick the template transformers would: a string as is; from a list the "default" entry (or the only one). */
 function pickTemplate(file: string, t: unknown): string | null {
   if (t == null) return null;
@@ -138,6 +164,17 @@ export class HfTokenizer {
       tok = new Tokenizer(json, libConfig);
     } catch (e) {
       throw new Error(`${tokFile}: cannot build the tokenizer (${(e as Error).message})`);
+    }
+    const marker = metaspaceSplit(json.pre_tokenizer);
+    if (marker !== null && tok.pre_tokenizer) {
+      // The library ignores Metaspace's `split` (HF's default is true: every "▁" starts a new piece, so
+      // BPE never merges across words, e.g. "▁▁" between two spaces). Split its output the same way.
+      const inner = tok.pre_tokenizer;
+      const split = (text: string, opts?: unknown) =>
+        (inner as unknown as (t: string, o?: unknown) => string[])(text, opts).flatMap((p) =>
+          splitBefore(p, marker)
+        );
+      tok.pre_tokenizer = split as unknown as typeof inner;
     }
     return new HfTokenizer(tok, config, template, dir);
   }

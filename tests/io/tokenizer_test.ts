@@ -89,6 +89,28 @@ Deno.test("tokenizer: SentencePiece-style BPE (Llama 2 / Mistral) with ▁ metas
   );
 });
 
+Deno.test("tokenizer: Metaspace with split (HF's default) never merges across a ▁ boundary", async () => {
+  const plain = await HfTokenizer.load(denoFs, SP);
+  // split: false (the fixture) lets BPE merge the two ▁ of a double space
+  assertEquals(tokens(plain, plain.encode("Hello  x", { addSpecialTokens: false })), ["▁Hello", "▁▁", "x"]);
+  const fs = await fixtureFs(SP);
+  const json = JSON.parse(await fs.readText("t/tokenizer.json"));
+  for (
+    const pre of [{ ...json.pre_tokenizer, split: true }, {
+      type: "Sequence",
+      pretokenizers: [{ ...json.pre_tokenizer, split: undefined }],
+    }]
+  ) {
+    await fs.writeFile(
+      "t/tokenizer.json",
+      new TextEncoder().encode(JSON.stringify({ ...json, pre_tokenizer: pre })),
+    );
+    const t = await HfTokenizer.load(fs, "t");
+    assertEquals(tokens(t, t.encode("Hello  x", { addSpecialTokens: false })), ["▁Hello", "▁", "▁", "x"]);
+    assertEquals(t.decode(t.encode("Hello  world 你好", { addSpecialTokens: false })), "Hello  world 你好");
+  }
+});
+
 Deno.test("tokenizer: stream decoder never emits a broken UTF-8 character and matches a whole decode", async () => {
   for (const dir of [BL, SP]) {
     const t = await HfTokenizer.load(denoFs, dir);
