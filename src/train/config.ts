@@ -9,6 +9,7 @@ import { isMap, isScalar, LineCounter, parseDocument, stringify } from "yaml";
 import { z } from "zod";
 import type { FileSystem } from "../io/fs.ts";
 import { SCHEDULER_TYPES, type SchedulerType } from "./schedule.ts";
+import { templateNames } from "../data/templates.ts";
 
 const num = z.number({ error: (i) => `expected a number, got ${show(i.input)}` });
 const int = num.int({ error: (i) => `expected an integer, got ${show(i.input)}` });
@@ -301,6 +302,10 @@ export function parseConfig(text: string, file: string, overrides: string[] = []
     fail(at("val_size"), `a fraction below 1 or a whole number of examples, got ${c.val_size}`);
   }
   if (c.max_steps === 0 || c.max_steps < -1) fail(at("max_steps"), "must be > 0 (or -1 for epochs)");
+  // Templates registered from files must be registered before the config is parsed.
+  if (!templateNames().includes(c.template)) {
+    fail(at("template"), `unknown template "${c.template}" (known: ${templateNames().join(", ")})`);
+  }
   c.lora_alpha ??= 2 * c.lora_rank;
   c.eval_steps ??= c.logging_steps;
   return c;
@@ -345,4 +350,25 @@ export async function saveResolvedConfig(fs: FileSystem, c: TrainConfig): Promis
   const path = fs.join(c.output_dir, "training_args.yaml");
   await fs.writeFile(path, new TextEncoder().encode(configToYaml(c)));
   return path;
+}
+
+/**
+ * The data options of {@link TrainConfig} in the shape of src/data/sft.ts's `prepareSft` (minus the
+ * tokenizer and template objects). Shards are cached in `<output_dir>/sft_cache`, so rerunning a config
+ * reuses them.
+ */
+export function sftDataOptions(c: TrainConfig) {
+  return {
+    datasetDir: c.dataset_dir,
+    datasets: c.dataset,
+    evalDatasets: c.eval_dataset,
+    cutoffLen: c.cutoff_len,
+    trainOnPrompt: c.train_on_prompt,
+    packing: c.packing,
+    maxSamples: c.max_samples,
+    valSize: c.val_size,
+    seed: c.seed,
+    cacheDir: `${c.output_dir}/sft_cache`,
+    overwriteCache: c.overwrite_cache,
+  };
 }

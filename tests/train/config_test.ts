@@ -1,5 +1,11 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
-import { configToYaml, loadConfig, parseConfig, saveResolvedConfig } from "../../src/train/config.ts";
+import {
+  configToYaml,
+  loadConfig,
+  parseConfig,
+  saveResolvedConfig,
+  sftDataOptions,
+} from "../../src/train/config.ts";
 import { memoryFs } from "../../src/io/fs.ts";
 
 const read = (p: string) => Deno.readTextFile(new URL(`../../${p}`, import.meta.url));
@@ -43,6 +49,15 @@ Deno.test("config: LLaMA-Factory flat keys (comma lists, 'all', null resume)", a
   assertEquals(d.lora_target, ["q_proj", "v_proj"]);
   assertEquals(d.lora_alpha, 16, "default alpha is 2 × rank");
   assertEquals(d.eval_steps, d.logging_steps, "eval_steps defaults to logging_steps");
+  const o = sftDataOptions(c);
+  assertEquals([o.datasetDir, o.datasets, o.cutoffLen, o.valSize, o.seed], [
+    "data",
+    ["medical_default"],
+    1024,
+    0.1,
+    42,
+  ]);
+  assertEquals(o.cacheDir, "output/qwen_medical_lora/sft_cache");
 });
 
 Deno.test("config: errors name file, line and key", () => {
@@ -94,6 +109,10 @@ Deno.test("config: errors name file, line and key", () => {
   assertThrows(
     () => parseConfig("model:\n  name_or_path: m\nmodel_name_or_path: n\n", "f.yaml"),
     /^f\.yaml:3: model_name_or_path: set twice \(also as model\.name_or_path at f\.yaml:2\)$/,
+  );
+  assertThrows(
+    () => parseConfig("model_name_or_path: m\ndataset: d\noutput_dir: o\n\ntemplate: qwen3\n", "f.yaml"),
+    /^f\.yaml:5: template: unknown template "qwen3" \(known: default, alpaca/,
   );
   assertThrows(
     () => parseConfig("dataset: d\noutput_dir: o\n", "f.yaml"),
