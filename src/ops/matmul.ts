@@ -93,8 +93,19 @@ function epilogue(g: Gemm): { types: Record<string, DType>; biasBuf: GPUBuffer }
   };
 }
 
+let lastPath = "";
+
+/**
+ * The kernel the most recent product ran: "gemv_t", "gemv_t_h8", "main", "simple", with "+splitK(S)"
+ * when K was split, or "empty" (K = 0). For tests and benches that must know which path they measured.
+ */
+export function lastMatmulPath(): string {
+  return lastPath;
+}
+
 function gemm(g: Gemm): void {
   const gpu = g.a.gpu;
+  lastPath = "empty";
   if (g.batch * g.M * g.N === 0) return;
   if (g.K === 0) {
     // Empty sum: out = beta·out + bias. Rare; done with the reduce kernel over zero slices.
@@ -110,11 +121,12 @@ function gemm(g: Gemm): void {
   ) {
     const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(g.strideA / 4).u32(g.strideB / 4)
       .f32(g.alpha).f32(g.beta).u32(hasBias);
+    // f16 weights with K % 8 == 0: 16-byte loads of 8 halves.
+    lastPath = g.b.dtype === "f16" && g.K % 8 === 0 && tuning.gemvH8 ? "gemv_t_h8" : "gemv_t";
     gpu.dispatch(
       {
         file: "gemv",
-        // f16 weights with K % 8 == 0: 16-byte loads of 8 halves.
-        entry: g.b.dtype === "f16" && g.K % 8 === 0 && tuning.gemvH8 ? "gemv_t_h8" : "gemv_t",
+        entry: lastPath,
         types,
         overrides: { LANES: lanes },
       },
@@ -149,6 +161,7 @@ function gemm(g: Gemm): void {
   const kChunk = Math.ceil(Math.ceil(g.K / S) / t.BK) * t.BK;
   S = Math.ceil(g.K / kChunk);
   const part = S > 1 ? Tensor.empty(gpu, [g.batch * S * g.M * g.N], "f32") : null;
+  lastPath = S > 1 ? `${entry}+splitK(${S})` : entry;
   const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(S).u32(kChunk).u32(g.strideA).u32(g.strideB);
   if (part) u.f32(1).f32(0).u32(0);
   else u.f32(g.alpha).f32(g.beta).u32(hasBias);
