@@ -8,7 +8,9 @@ import {
   writeIndex,
   writeShards,
 } from "../../src/data/shards.ts";
-import { prepareSft, type PrepareSftOptions, type Row } from "../../src/data/sft.ts";
+import { prepareSft, type PrepareSftOptions, type Row, tokenizerFingerprint } from "../../src/data/sft.ts";
+import { parseConfig, sftDataOptions } from "../../src/train/config.ts";
+import { denoFs } from "../../cli/deno_fs.ts";
 import { getTemplate } from "../../src/data/templates.ts";
 import { type FileSystem, memoryFs } from "../../src/io/fs.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";
@@ -205,4 +207,45 @@ Deno.test("shards: prepareSft writes once, reuses on rerun, rebuilds when an inp
 Deno.test("shards: hashParts is length-prefixed", async () => {
   assert((await hashParts(["ab", "c"])) !== (await hashParts(["a", "bc"])));
   assertEquals(await hashParts(["x"]), await hashParts([new TextEncoder().encode("x")]));
+});
+
+Deno.test("shards: the bundled medical dataset on disk (denoFs), from a config, packed, streamed", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const tmp = await Deno.makeTempDir();
+  try {
+    const cfg = parseConfig(
+      `model_name_or_path: ${root}tests/io/fixtures/bytelevel_bpe\ndataset: medical_default_validation\n` +
+        `dataset_dir: ${root}data\ntemplate: medical_inquiry\ncutoff_len: 1024\npacking: true\nval_size: 8\n` +
+        `output_dir: ${tmp}/run\n`,
+      "e2e.yaml",
+    );
+    const tok = await HfTokenizer.load(denoFs, cfg.model_name_or_path);
+    const o = {
+      ...sftDataOptions(cfg),
+      template: getTemplate(cfg.template),
+      tokenizer: tok,
+      tokenizerFingerprint: await tokenizerFingerprint(denoFs, cfg.model_name_or_path),
+    };
+    const t0 = performance.now();
+    const first = await prepareSft(denoFs, o);
+    const second = await prepareSft(denoFs, o);
+    assertEquals([first.reused, second.reused], [false, true]);
+    assertEquals(first.index.meta.examples, { train: 64, validation: 8 });
+    const train = await SplitReader.open(denoFs, first.dir, "train");
+    assert(train.rows < 64, "packed");
+    const loader = new ShardLoader(train, { batchSize: 2, seed: cfg.seed, padId: tok.eosTokenIds[0] });
+    let examples = 0;
+    for (;;) {
+      const b = await loader.next();
+      assert(b.seqLen <= 1024);
+      for (let i = 0; i < b.segmentIds.length; i++) {
+        if (b.positionIds[i] === 0 && b.segmentIds[i] > 0) examples++;
+      }
+      if (b.lastInEpoch) break;
+    }
+    assertEquals(examples, 64, "every example once per epoch");
+    assert(performance.now() - t0 < 10_000);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });
