@@ -24,7 +24,9 @@
 //   mark:   6 ids: array<i32> read [B, T]   2 seen
 //   advance: 7 positions: array<i32> read_write [B]   8 rows, 9 lengths: array<u32> read_write [B]
 //   fill_uniform: 10 dst: array<ST> read_write [n]
-// Workgroups: sample 256 threads, one workgroup per row, grid [B]; argmax_partial 256, grid [G, B]
+// Workgroups: sample WG threads (override; the launcher picks up to 1024 so one row's passes over a
+// large vocabulary have many loads in flight), one workgroup per row, grid [B]; argmax_partial WG,
+// grid [G, B]
 // with G = ceil(V / 4096) ≤ 256; mark / fill_uniform 256, grid
 // grid1d(n) (index = x + y · nx · 256); advance 64, grid [ceil(B / 64)].
 // Reductions use workgroup memory only (no subgroup builtins), so every device runs this file.
@@ -63,10 +65,11 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> lengths: array<u32>;
 @group(0) @binding(10) var<storage, read_write> dst: array<ST>;
 
-const WG = 256u;
+override WG: u32 = 256u; // threads of sample / argmax_partial: a power of two ≤ 1024
+
 const SLICE = 4096u;
-var<workgroup> red: array<f32, 256>;
-var<workgroup> redIdx: array<u32, 256>;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> redIdx: array<u32, WG>;
 var<workgroup> pick: vec2<f32>; // (thread whose chunk holds the draw, residual mass)
 
 fn pcg(v: u32) -> u32 {
@@ -120,7 +123,7 @@ fn argmaxReduce(lid: u32) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn argmax_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
   let g = wid.x;
   let b = wid.y;
@@ -148,7 +151,7 @@ fn emit(b: u32, tok: u32) {
   if (p.usePenalty != 0u) { seen[b * p.V + tok] = 1u; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>) {
   let b = wid.x;
   let lid = l.x;

@@ -97,7 +97,17 @@ export function sampleTokens(
     4: buf.out.buffer,
     5: scratch.buffer,
   };
-  const spec = (entry: string) => ({ file: "sampling", entry, types: { ST: "f32" as const } });
+  const lim = gpu.device.limits;
+  const wg = 2 **
+    Math.floor(
+      Math.log2(Math.min(1024, lim.maxComputeInvocationsPerWorkgroup, lim.maxComputeWorkgroupSizeX)),
+    );
+  const spec = (entry: string) => ({
+    file: "sampling",
+    entry,
+    types: { ST: "f32" as const },
+    overrides: { WG: wg },
+  });
   if (greedy) gpu.dispatch(spec("argmax_partial"), { 1: bind[1], 2: bind[2], 5: bind[5] }, [G, B], u);
   gpu.dispatch(spec("sample"), bind, [B], u);
   scratch.dispose();

@@ -8,7 +8,7 @@ import { Tensor } from "../tensor/mod.ts";
 import { grid1d } from "../autograd/mod.ts";
 import type { ModelConfig } from "../io/config.ts";
 import { LlamaModel } from "./llama.ts";
-import { defaultWeightDtype, expectedShapes, invFreqOf } from "./weights.ts";
+import { checkBindingLimits, defaultWeightDtype, expectedShapes, invFreqOf } from "./weights.ts";
 
 const base = {
   rmsNormEps: 1e-5,
@@ -125,6 +125,7 @@ export function fillUniform(t: Tensor, lo: number, hi: number, seed: number): vo
  */
 export function randomModel(gpu: Gpu, config: ModelConfig, seed: number, dtype?: DType): LlamaModel {
   const wt = dtype ?? defaultWeightDtype(gpu);
+  checkBindingLimits(gpu, config, wt, `random ${config.modelType}`);
   const params = new Map<string, Tensor>();
   let k = 0;
   for (const [name, shape] of expectedShapes(config)) {

@@ -84,6 +84,26 @@ export function checkParams(
   }
 }
 
+/**
+ * Fails early, naming the tensor, when one weight would exceed the device's largest storage binding
+ * (128 MiB on lavapipe and in many browsers; 2 GiB on an H200): kernels bind each tensor whole.
+ */
+export function checkBindingLimits(gpu: Gpu, c: ModelConfig, dtype: DType, where: string): void {
+  const limit = gpu.device.limits.maxStorageBufferBindingSize;
+  for (const [name, shape] of expectedShapes(c)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * (shape.length === 2 && dtype === "f16" ? 2 : 4);
+    if (bytes > limit) {
+      throw new Error(
+        `${where}: ${name} [${shape}] needs ${
+          (bytes / 2 ** 20).toFixed(1)
+        } MiB in one buffer binding but this GPU allows ${
+          (limit / 2 ** 20).toFixed(1)
+        } MiB (maxStorageBufferBindingSize)${dtype === "f32" ? "; f16 weights halve it" : ""}`,
+      );
+    }
+  }
+}
+
 /** The storage type base weights get on this GPU: f16 with shader-f16, else f32. */
 export function defaultWeightDtype(gpu: Gpu): DType {
   return gpu.info.f16 ? "f16" : "f32";
@@ -116,6 +136,7 @@ export async function modelFromWeights(
   if (dtype === "f16" && !gpu.info.f16) {
     throw new Error(`${where}: f16 weights requested but the GPU has no shader-f16`);
   }
+  checkBindingLimits(gpu, config, dtype, where);
   const params = new Map<string, Tensor>();
   const shapes = expectedShapes(config);
   let done = 0;

@@ -1,8 +1,8 @@
 /** randomModel: weights made on the GPU have the right names, shapes, dtypes and value ranges. */
-import { assert, assertEquals } from "../assert.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { testGpu } from "../util.ts";
 import { randomModel, SHAPES } from "../../src/model/random.ts";
-import { expectedShapes } from "../../src/model/weights.ts";
+import { checkBindingLimits, expectedShapes } from "../../src/model/weights.ts";
 import { LocalEngine } from "../../src/engine/engine.ts";
 
 const gpu = await testGpu();
@@ -57,4 +57,14 @@ Deno.test("real shapes: parameter counts match the published models", () => {
   assertEquals(Math.round(count("qwen2.5-0.5b") / 1e6), 494); // Qwen2.5-0.5B: 494M
   assertEquals(Math.round(count("llama-3.2-1b") / 1e6), 1236); // Llama-3.2-1B: 1.24B
   assertEquals(Math.round(count("mistral-7b") / 1e6), 7242); // Mistral-7B: 7.24B
+});
+
+Deno.test("a weight above the device's largest binding fails early, naming the tensor", () => {
+  const limit = gpu.device.limits.maxStorageBufferBindingSize;
+  const cfg = { ...SHAPES.tiny, vocabSize: Math.ceil(limit / (64 * 4)) + 1 };
+  assertThrows(
+    () => checkBindingLimits(gpu, cfg, "f32", "m"),
+    /m: model\.embed_tokens\.weight .*maxStorageBufferBindingSize/,
+  );
+  checkBindingLimits(gpu, SHAPES.tiny, "f32", "m");
 });
