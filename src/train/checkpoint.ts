@@ -95,6 +95,47 @@ export async function resolveResume(
   return resume;
 }
 
+/** Entries of an output_dir that a fresh run may find there without clobbering a previous run. */
+const HARMLESS = new Set(["sft_cache", "training_args.yaml"]);
+
+/**
+ * Where a run starts, by LLaMA-Factory's rules: `resume_from_checkpoint` when set; otherwise the
+ * latest checkpoint in output_dir (with a message saying so) unless overwrite_output_dir; a fresh start
+ * in an output_dir holding another run's files is an error unless overwrite_output_dir.
+ *
+ * @example
+ * const { checkpoint, message } = await startingCheckpoint(fs, cfg.output_dir, cfg);
+ * if (message) console.log(message);
+ */
+export async function startingCheckpoint(
+  fs: CheckpointFs,
+  outputDir: string,
+  o: { resume_from_checkpoint?: string | boolean; overwrite_output_dir?: boolean },
+): Promise<{ checkpoint: string | null; message?: string }> {
+  if (o.resume_from_checkpoint !== undefined && o.resume_from_checkpoint !== false) {
+    const checkpoint = await resolveResume(fs, outputDir, o.resume_from_checkpoint);
+    return { checkpoint, message: `resuming from ${checkpoint}` };
+  }
+  if (o.overwrite_output_dir) return { checkpoint: null };
+  const last = await latestCheckpoint(fs, outputDir);
+  if (last) {
+    return {
+      checkpoint: last,
+      message: `resuming from ${last}; set overwrite_output_dir: true or another output_dir to start over`,
+    };
+  }
+  const other = (await fs.readDir(outputDir)).filter((n) => !HARMLESS.has(n) && !n.startsWith("."));
+  if (other.length) {
+    throw new Error(
+      `output_dir ${outputDir} already holds ${other.slice(0, 3).join(", ")}${
+        other.length > 3 ? ", …" : ""
+      }; ` +
+        "set overwrite_output_dir: true or choose another output_dir",
+    );
+  }
+  return { checkpoint: null };
+}
+
 /** Reads and validates a checkpoint's state file; errors name the file and the key. */
 export async function readCheckpointState(fs: FileSystem, checkpoint: string): Promise<TrainerState> {
   const path = fs.join(checkpoint, STATE_FILE);

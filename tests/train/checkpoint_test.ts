@@ -9,6 +9,7 @@ import {
   readCheckpointState,
   resolveResume,
   saveCheckpoint,
+  startingCheckpoint,
   type TrainerState,
 } from "../../src/train/checkpoint.ts";
 import { denoFs } from "../../cli/deno_fs.ts";
@@ -168,4 +169,33 @@ Deno.test("checkpoint: the same protocol on the real file system (directory rena
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("checkpoint: where a run starts (resume, auto-resume, overwrite, refuse to clobber)", async () => {
+  const fs = memoryCheckpointFs();
+  assertEquals(await startingCheckpoint(fs, "out", {}), { checkpoint: null }, "fresh output_dir");
+  await fs.writeFile("out/training_args.yaml", new TextEncoder().encode("x: 1\n"));
+  await fs.writeFile("out/sft_cache/abc/index.json", new TextEncoder().encode("{}"));
+  assertEquals(await startingCheckpoint(fs, "out", {}), { checkpoint: null }, "our own cache is harmless");
+  await fs.writeFile("out/adapter_model.safetensors", new Uint8Array(8));
+  await assertRejects(
+    () => startingCheckpoint(fs, "out", {}),
+    /^output_dir out already holds adapter_model\.safetensors; set overwrite_output_dir: true/,
+  );
+  assertEquals(await startingCheckpoint(fs, "out", { overwrite_output_dir: true }), { checkpoint: null });
+  await saveCheckpoint(fs, "out", { state: state(8), write: writer(fs, 8) });
+  await saveCheckpoint(fs, "out", { state: state(16), write: writer(fs, 16) });
+  const auto = await startingCheckpoint(fs, "out", {});
+  assertEquals(auto.checkpoint, "out/checkpoint-16");
+  assert(auto.message!.includes("overwrite_output_dir"));
+  assertEquals(
+    (await startingCheckpoint(fs, "out", { resume_from_checkpoint: "out/checkpoint-8" })).checkpoint,
+    "out/checkpoint-8",
+  );
+  assertEquals(
+    (await startingCheckpoint(fs, "out", { resume_from_checkpoint: true, overwrite_output_dir: true }))
+      .checkpoint,
+    "out/checkpoint-16",
+  );
+  assertEquals(await startingCheckpoint(fs, "out", { overwrite_output_dir: true }), { checkpoint: null });
 });
