@@ -170,3 +170,38 @@ Deno.test("config: the resolved config is saved and reads back the same", async 
   assert(configToYaml(c).includes("lora_target:\n  - q_proj"), "flat LLaMA-Factory keys");
   await assertRejects(() => loadConfig(fs, "missing.yaml"), /^missing\.yaml: cannot read the config file/);
 });
+
+Deno.test("config: every flat key the issue lists is accepted", async () => {
+  const { CONFIG_KEYS } = await import("../../src/train/config.ts");
+  const issueKeys = (
+    "model_name_or_path finetuning_type lora_rank lora_alpha lora_dropout lora_target dataset dataset_dir template " +
+    "cutoff_len learning_rate num_train_epochs max_steps per_device_train_batch_size gradient_accumulation_steps " +
+    "lr_scheduler_type warmup_ratio warmup_steps weight_decay max_grad_norm fp16 bf16 logging_steps eval_steps " +
+    "save_steps save_total_limit output_dir overwrite_output_dir resume_from_checkpoint seed val_size use_rslora " +
+    "train_on_prompt"
+  ).split(" ");
+  for (const k of issueKeys) assert(CONFIG_KEYS.includes(k), k);
+  // The seed's section names for them.
+  const c = parseConfig(
+    "model:\n  name_or_path: m\n  target_modules: q_proj\n  use_rslora: true\ndata:\n  dataset: d\n  max_length: 64\n" +
+      "train:\n  output_dir: o\n  lr_scheduler_type: cosine\n  warmup_steps: 3\n  save_total_limit: 2\n" +
+      "evaluation:\n  eval_steps: 7\n  metric_for_best_model: eval_loss\n",
+    "s.yaml",
+  );
+  assertEquals([
+    c.lora_target,
+    c.use_rslora,
+    c.cutoff_len,
+    c.lr_scheduler_type,
+    c.warmup_steps,
+    c.save_total_limit,
+  ], [
+    ["q_proj"],
+    true,
+    64,
+    "cosine",
+    3,
+    2,
+  ]);
+  assertEquals([c.eval_steps, c.metric_for_best_model], [7, "eval_loss"]);
+});
