@@ -98,51 +98,26 @@ export const CONFIG_KEYS: readonly string[] = Object.keys(Schema.shape);
 const SECTIONS: Record<string, { aliases: Record<string, string>; keys: string[] }> = {
   model: {
     aliases: { name_or_path: "model_name_or_path", target_modules: "lora_target" },
-    keys: [
-      "model_name_or_path",
-      "finetuning_type",
-      "lora_rank",
-      "lora_alpha",
-      "lora_dropout",
-      "lora_target",
-      "use_rslora",
-    ],
+    keys: "model_name_or_path finetuning_type lora_rank lora_alpha lora_dropout lora_target use_rslora".split(
+      " ",
+    ),
   },
   data: {
     aliases: { max_length: "cutoff_len" },
-    keys: [
-      "dataset",
-      "eval_dataset",
-      "dataset_dir",
-      "template",
-      "cutoff_len",
-      "max_samples",
-      "val_size",
-      "train_on_prompt",
-      "packing",
-      "overwrite_cache",
-    ],
+    keys:
+      ("dataset eval_dataset dataset_dir template cutoff_len max_samples val_size train_on_prompt packing " +
+        "overwrite_cache").split(" "),
   },
+  // Everything from `stage` up to the evaluation keys, in schema order.
   train: {
     aliases: {},
-    keys: CONFIG_KEYS.filter((k) =>
-      CONFIG_KEYS.indexOf(k) >= CONFIG_KEYS.indexOf("stage") &&
-      CONFIG_KEYS.indexOf(k) < CONFIG_KEYS.indexOf("do_eval")
-    ),
+    keys: CONFIG_KEYS.slice(CONFIG_KEYS.indexOf("stage"), CONFIG_KEYS.indexOf("do_eval")),
   },
   evaluation: {
     aliases: {},
-    keys: [
-      "do_eval",
-      "eval_steps",
-      "eval_strategy",
-      "metric_for_best_model",
-      "greater_is_better",
-      "load_best_model_at_end",
-      "per_device_eval_batch_size",
-      "eval_dataset",
-      "val_size",
-    ],
+    keys:
+      ("do_eval eval_steps eval_strategy metric_for_best_model greater_is_better load_best_model_at_end " +
+        "per_device_eval_batch_size eval_dataset val_size").split(" "),
   },
 };
 
