@@ -8,6 +8,7 @@ import { denoFs } from "../../cli/deno_fs.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";
 import { openSafetensors } from "../../src/io/safetensors.ts";
 import { loadPeftAdapter } from "../../src/io/peft.ts";
+import { memoryFs } from "../../src/io/fs.ts";
 
 const FIX = new URL("fixtures", import.meta.url).pathname;
 const HF = `${FIX}/hf`;
@@ -117,5 +118,44 @@ Deno.test("hf golden: adapter saved by PEFT (rsLoRA, 7 projections, non-zero B) 
   for (const [name, w] of Object.entries(want)) {
     assertEquals(weights.tensors.get(name)!.shape, w.shape, name);
     assertEquals([...(await weights.read(name, "f32"))], w.values, name);
+  }
+});
+
+Deno.test("hf golden: sharded checkpoint saved by huggingface_hub (index + 4 shards) reads back exactly", async () => {
+  const want = JSON.parse(await Deno.readTextFile(`${HF}/torch_sharded_values.json`)) as Record<
+    string,
+    number[]
+  >;
+  const src = await openSafetensors(denoFs, `${HF}/torch_sharded`);
+  assertEquals([...src.tensors.keys()].sort(), Object.keys(want).sort());
+  assertEquals(new Set([...src.tensors.values()].map((t) => t.file)).size, 4);
+  for (const [name, values] of Object.entries(want)) {
+    assertEquals([...(await src.read(name, "f32"))], values, name);
+  }
+});
+
+Deno.test("hf golden: SentencePiece variants (Metaspace split=true, legacy Llama 2 normalizer) equal HF ids", async () => {
+  const variants = JSON.parse(await Deno.readTextFile(`${HF}/variants/golden.json`)) as Record<
+    string,
+    EncodeGolden[]
+  >;
+  for (const [name, cases] of Object.entries(variants)) {
+    // the variants carry only tokenizer.json; the fixture's tokenizer_config.json supplies the settings
+    const fs = memoryFs({
+      "t/tokenizer.json": await Deno.readTextFile(`${HF}/variants/${name}/tokenizer.json`),
+      "t/tokenizer_config.json": await Deno.readTextFile(`${FIX}/sentencepiece_bpe/tokenizer_config.json`),
+    });
+    const t = await HfTokenizer.load(fs, "t");
+    assert(cases.length >= 15);
+    for (const g of cases) {
+      const what = `${name} ${JSON.stringify(g.text)}`;
+      assertEquals(t.encode(g.text), g.ids, `${what} ids`);
+      assertEquals(
+        t.encode(g.text, { addSpecialTokens: false }),
+        g.ids_no_special,
+        `${what} ids without specials`,
+      );
+      assertEquals(t.decode(g.ids, { skipSpecialTokens: true }), g.decode_skip, `${what} decode`);
+    }
   }
 });

@@ -8,6 +8,8 @@
    and a sharded save by huggingface_hub -> hf/torch_sharded/
 3. our writers' files (tests/io/crosscheck/ours, from make_inputs.ts) opened by safetensors and PEFT
 4. an adapter saved by PEFT (rsLoRA, all 7 projections, non-zero B) -> hf/peft_adapter/ + values
+5. variants of the SentencePiece-style fixture (Metaspace split=true; legacy Llama 2 normalizer Prepend +
+   Replace with no pre-tokenizer) -> hf/variants/<name>/tokenizer.json + golden ids
 Prints one line per check and writes hf/report.json.
 """
 import json, os, traceback
@@ -152,7 +154,31 @@ def peft_adapter():
     return {"tensors": len(sd), "files": sorted(os.listdir(f"{OUT}/peft_adapter"))}
 
 
+def tokenizer_variants():
+    from tokenizers import Tokenizer
+    texts = json.load(open(f"{HERE}/texts.json")) + ["Hello  x", "a   b    c", "  two leading", "x\n  y"]
+    base = json.load(open(f"{FIX}/sentencepiece_bpe/tokenizer.json"))
+    metaspace = dict(base["pre_tokenizer"])
+    variants = {
+        "metaspace_split": dict(base, pre_tokenizer=dict(metaspace, split=True)),
+        "legacy_llama2": dict(base, pre_tokenizer=None, normalizer={"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": "\u2581"},
+            {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}),
+    }
+    out = {}
+    for name, tj in variants.items():
+        d = f"{OUT}/variants/{name}"
+        os.makedirs(d, exist_ok=True)
+        json.dump(tj, open(f"{d}/tokenizer.json", "w"), ensure_ascii=False, indent=2)
+        tok = Tokenizer.from_file(f"{d}/tokenizer.json")
+        out[name] = [{"text": t, "ids": tok.encode(t).ids, "ids_no_special": tok.encode(t, add_special_tokens=False).ids,
+                      "decode_skip": tok.decode(tok.encode(t).ids, skip_special_tokens=True)} for t in texts]
+    json.dump(out, open(f"{OUT}/variants/golden.json", "w"), ensure_ascii=False, indent=1)
+    return {k: len(v) for k, v in out.items()}
+
+
 check("tokenizers", tokenizers_golden)
+check("tokenizer_variants", tokenizer_variants)
 check("torch_safetensors", torch_files)
 check("ours_safetensors_in_torch", ours_safetensors)
 check("ours_adapter_in_peft", ours_peft)
