@@ -230,6 +230,7 @@ export interface Batch {
 export class ShardLoader {
   #pos: LoaderPosition = { epoch: 0, index: 0 };
   #order: { epoch: number; perm: Uint32Array } | null = null;
+  #ahead: { at: LoaderPosition; batch: Promise<Batch> } | null = null;
 
   constructor(
     readonly reader: SplitReader,
@@ -250,6 +251,7 @@ export class ShardLoader {
       throw new Error(`ShardLoader: bad position ${JSON.stringify(p)} for ${this.reader.rows} rows`);
     }
     this.#pos = { ...p };
+    this.#ahead = null;
   }
 
   /** The visiting order of an epoch (identity when shuffle is false). */
@@ -267,14 +269,29 @@ export class ShardLoader {
     return perm;
   }
 
-  /** The next batch; rolls into the next epoch after a (possibly short) last batch. */
+  /**
+   * The next batch; rolls into the next epoch after a (possibly short) last batch. The batch after it
+   * is read in the background (its disk reads overlap the caller's GPU work); `seek` discards it.
+   */
   async next(): Promise<Batch> {
-    if (this.#pos.index >= this.reader.rows) this.#pos = { epoch: this.#pos.epoch + 1, index: 0 };
-    const position = this.position;
+    let start = this.#pos;
+    if (start.index >= this.reader.rows) start = { epoch: start.epoch + 1, index: 0 };
+    const pending = this.#ahead?.at.epoch === start.epoch && this.#ahead.at.index === start.index
+      ? this.#ahead.batch
+      : this.#build(start);
+    const batch = await pending;
+    this.#pos = { epoch: batch.position.epoch, index: batch.position.index + batch.rows };
+    const at = batch.lastInEpoch ? { epoch: batch.position.epoch + 1, index: 0 } : this.position;
+    const ahead = this.#build(at);
+    ahead.catch(() => {}); // a failed read-ahead surfaces when that batch is asked for
+    this.#ahead = { at, batch: ahead };
+    return batch;
+  }
+
+  async #build(position: LoaderPosition): Promise<Batch> {
     const perm = this.order(position.epoch);
     const end = Math.min(position.index + this.o.batchSize, this.reader.rows);
     const rows = await Promise.all([...perm.subarray(position.index, end)].map((i) => this.reader.row(i)));
-    this.#pos = { epoch: position.epoch, index: end };
     const seqLen = Math.max(...rows.map((r) => r.inputIds.length));
     const n = rows.length;
     const b: Batch = {

@@ -249,3 +249,26 @@ Deno.test("shards: the bundled medical dataset on disk (denoFs), from a config, 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("shards: the next batch is read ahead once (no double reads), and seek discards it", async () => {
+  const mem = memoryFs(), data = rows(10);
+  let reads = 0;
+  const fs: FileSystem = { ...mem, readRange: (p, o, n) => (reads++, mem.readRange(p, o, n)) };
+  const shards = await writeShards(fs, "s", "train", data, 1 << 20);
+  await writeIndex(fs, "s", {
+    version: 1,
+    hash: "h",
+    meta: {},
+    splits: { train: { rows: 10, tokens: 0, shards } },
+  });
+  const loader = new ShardLoader(await SplitReader.open(fs, "s", "train"), { batchSize: 3, seed: 5 });
+  await loader.next();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(reads, 1 + 2 * 3 + 2 * 3, "offset table, batch 1, and batch 2 read ahead");
+  await loader.next();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(reads, 1 + 2 * 9, "batch 2 came from the read-ahead; batch 3 is being read");
+  loader.seek({ epoch: 0, index: 0 });
+  const b = await loader.next();
+  assertEquals(b.position, { epoch: 0, index: 0 });
+});
