@@ -240,7 +240,7 @@ function turnParts(
     let content = u.content;
     if (i === 0) {
       source.push(...fill(t.bos));
-      if (system && t.systemInline) content = t.system!.replaceAll("{{content}}", system) + content;
+      if (system && t.systemInline) content = t.system!.replaceAll("{{content}}", () => system) + content;
       else if (system) source.push(...fill(t.system, system));
     }
     source.push(...fill(t.user, content));

@@ -220,6 +220,15 @@ Deno.test("templates: llama2 / mistral put the system prompt inside the first us
       "### Instruction:\nQ1\n\n### Response:\nA1</s>",
   );
   assertEquals(renderText(getTemplate("default"), msgs.slice(1, 3), o), "Human: Q1\nAssistant:A1</s>");
+  // Content is never interpreted: no $-patterns, no {{…}} markers.
+  const odd = "$& $1 {{eos_token}} {{content}}";
+  assertEquals(
+    renderText(getTemplate("llama2"), [{ role: "system", content: odd }, { role: "user", content: odd }, {
+      role: "assistant",
+      content: odd,
+    }], o),
+    `<s>[INST] <<SYS>>\n${odd}\n<</SYS>>\n\n${odd} [/INST]${odd}</s>`,
+  );
   for (const n of ["default", "alpaca", "chatml", "qwen", "llama3", "llama2", "mistral", "medical_inquiry"]) {
     assert(templateNames().includes(n), n);
   }
