@@ -199,6 +199,9 @@ export class LocalEngine implements Engine {
               const logits = model.decodeStep(buf.tokens, state, caches);
               advance(state);
               sampleTokens(logits, buf, j, first + j, s);
+              // Submit each step as soon as it is recorded: the GPU runs step j while the host records
+              // step j + 1 (no wait; the chunk's one readback below waits for all of them).
+              gpu.flush();
             }
           })
         );
