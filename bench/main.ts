@@ -3,7 +3,8 @@
  *
  *   kernels [--filter TEXT] [--json] [--small]   time every kernel case in bench/kernels/*.ts
  *   [model] [--model DIR [--adapter DIR] | --shape qwen2.5-0.5b|llama-3.2-1b|mistral-7b|tiny]
- *           [--seq-len 1024] [--batch-size 1] [--gen 128] [--chunk 16] [--reps 5] [--dtype f16|f32] [--json]
+ *           [--seq-len 1024] [--batch-size 1] [--gen 128] [--chunk 16] [--submit step|chunk] [--reps 5]
+ *           [--dtype f16|f32] [--json]
  *           prefill ms, time to first token, decode tok/s, peak GPU memory (bench/model.ts); any of
  *           these flags selects the model bench, which defaults to the random `tiny` shape
  */
@@ -12,7 +13,18 @@ import { createGpu } from "../src/gpu/mod.ts";
 import { type BenchCase, type BenchResult, table, timeCase } from "./harness.ts";
 import { modelTable, runModelBench } from "./model.ts";
 
-const MODEL_FLAGS = ["model", "adapter", "shape", "seq-len", "batch-size", "gen", "chunk", "reps", "dtype"];
+const MODEL_FLAGS = [
+  "model",
+  "adapter",
+  "shape",
+  "seq-len",
+  "batch-size",
+  "gen",
+  "chunk",
+  "submit",
+  "reps",
+  "dtype",
+];
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -66,6 +78,7 @@ if (what === "model") {
       batchSize: int("batch-size", 1),
       gen: int("gen", 128),
       chunk: int("chunk", 16),
+      submit: v.submit as "step" | "chunk" | undefined,
       reps: int("reps", 5),
       dtype: v.dtype as "f16" | "f32" | undefined,
       // One rewritten progress line on a terminal, plain lines in logs.

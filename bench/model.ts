@@ -31,6 +31,8 @@ export interface ModelBenchOptions {
   batchSize: number;
   gen: number;
   chunk: number;
+  /** Engine submit mode (see GenerateRequest.submit). */
+  submit?: "step" | "chunk";
   reps: number;
   dtype?: "f16" | "f32";
   /** Progress lines (stderr). */
@@ -48,6 +50,7 @@ export interface ModelBenchResult {
   batch_size: number;
   gen: number;
   chunk: number;
+  submit: string;
   prefill_ms: number;
   prefill_single_ms: number;
   prefill_tok_s: number;
@@ -138,7 +141,7 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
     }
     let produced = 0;
     const { stats } = await engine.generate(
-      { prompts, maxNewTokens: o.gen, ignoreEos: true, chunkSize: o.chunk },
+      { prompts, maxNewTokens: o.gen, ignoreEos: true, chunkSize: o.chunk, submit: o.submit },
       (c) => {
         if (c.sequence === 0) o.log(`decode ${(produced += c.tokenIds.length)}/${o.gen} tokens`);
       },
@@ -153,6 +156,7 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
       batch_size: B,
       gen: o.gen,
       chunk: o.chunk,
+      submit: o.submit ?? "step",
       prefill_ms: many,
       prefill_single_ms: single,
       prefill_tok_s: (B * T) / (many / 1000),
@@ -172,7 +176,10 @@ export function modelTable(r: ModelBenchResult): string {
     ["model", `${r.model} (${(r.params / 1e6).toFixed(1)}M params, ${r.weights} weights)`],
     ["adapter", r.adapter ?? "none"],
     ["device", r.device],
-    ["shape", `batch ${r.batch_size} × seq ${r.seq_len}, gen ${r.gen}, ${r.chunk} steps per submit`],
+    [
+      "shape",
+      `batch ${r.batch_size} × seq ${r.seq_len}, gen ${r.gen}, ${r.chunk} steps per readback, submit per ${r.submit}`,
+    ],
     [
       "prefill",
       `${r.prefill_ms.toFixed(2)} ms (${Math.round(r.prefill_tok_s)} tok/s; one + readback ${

@@ -38,8 +38,13 @@ export interface GenerateRequest {
   eosTokenIds?: number[];
   /** Generate maxNewTokens even past EOS (benches, tests). */
   ignoreEos?: boolean;
-  /** Decode steps recorded per submit (default 16). */
+  /** Decode steps per readback (default 16). */
   chunkSize?: number;
+  /**
+   * "step" (default): submit each decode step as soon as it is recorded, so the GPU works while the
+   * host records the next step; "chunk": one submit per chunk. Either way one readback per chunk.
+   */
+  submit?: "step" | "chunk";
 }
 
 export type FinishReason = "eos" | "stop" | "length";
@@ -201,7 +206,7 @@ export class LocalEngine implements Engine {
               sampleTokens(logits, buf, j, first + j, s);
               // Submit each step as soon as it is recorded: the GPU runs step j while the host records
               // step j + 1 (no wait; the chunk's one readback below waits for all of them).
-              gpu.flush();
+              if (req.submit !== "chunk") gpu.flush();
             }
           })
         );

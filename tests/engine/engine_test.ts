@@ -79,6 +79,18 @@ Deno.test("batch of different prompt lengths equals single runs and HF (llama, m
       });
       assertEquals(sequences.map((s) => s.tokenIds), [gens[2], gens[0], gens[1]].map((g) => g.greedy_no_eos));
       assertEquals(sequences.map((s) => s.promptIds), prompts);
+      const once = await engine.generate({
+        prompts,
+        maxNewTokens: 9,
+        ignoreEos: true,
+        chunkSize: 4,
+        submit: "chunk",
+      });
+      assertEquals(
+        once.sequences.map((s) => s.tokenIds),
+        sequences.map((s) => s.tokenIds.slice(0, 9)),
+        "submit per chunk",
+      );
     } finally {
       model.dispose();
     }
