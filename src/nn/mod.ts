@@ -1,0 +1,2 @@
+/** Modules built from ops: the Linear layer with its LoRA hook. */
+export { Linear } from "./linear.ts";
