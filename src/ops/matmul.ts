@@ -31,6 +31,11 @@ export interface MatmulTuning {
   TY: number;
   BK: number;
   PAD: number;
+  /**
+   * Bigger tile for big outputs (at least splitTarget of its workgroups), used only where the adapter
+   * allows its thread count and its shared memory (PAD 0). null: never.
+   */
+  large: { TX: number; TY: number; BK: number } | null;
   /** Tile for M ≤ skinnyM (entry "simple"). */
   skinny: { TX: number; TY: number; BK: number };
   skinnyM: number;
@@ -38,31 +43,36 @@ export interface MatmulTuning {
   gemvM: number;
   /** Lanes per output column in the GEMV kernel. */
   gemvLanes: number;
-  /** Read f16 weights 8 at a time (16-byte loads) in the GEMV kernel when K % 8 == 0. */
-  gemvH8: boolean;
+  /** Up to this many rows, f16 weights are read 8 at a time (16-byte loads) when K % 8 == 0. */
+  gemvH8M: number;
   /** Split K until about this many workgroups exist; each slice keeps ≥ splitMinK of K. */
   splitTarget: number;
   splitMinK: number;
 }
 
+// Defaults from the H200 workbench (bench/workbench/matmul.ts, run 3 in the report): 128×128 BK 8 PAD 0
+// reached 36–37 TFLOP/s f32 in every layout and 34.5 with f16 B; 128×256 BK 16 (512 threads, exactly
+// 48 KiB of shared memory) 35.7–38.3 and 35.3 with f16 B. GEMV: 16-byte loads win at M = 1 (2.66 vs
+// 2.15 TB/s), vec4<f16> loads at M = 4 (0.061 vs 0.074 ms).
 const tuning: MatmulTuning = {
   entry: "main",
   TX: 16,
   TY: 16,
   BK: 8,
-  PAD: 1,
+  PAD: 0,
+  large: { TX: 32, TY: 16, BK: 16 },
   skinny: { TX: 16, TY: 2, BK: 16 },
   skinnyM: 16,
   gemvM: 16,
   gemvLanes: 32,
-  gemvH8: true,
+  gemvH8M: 2,
   splitTarget: 128,
   splitMinK: 256,
 };
 
 /** Changes the tuning (workbenches, per-adapter choices). Returns the previous values. */
 export function setMatmulTuning(t: Partial<MatmulTuning>): MatmulTuning {
-  const old = { ...tuning, skinny: { ...tuning.skinny } };
+  const old = { ...tuning, skinny: { ...tuning.skinny }, large: tuning.large && { ...tuning.large } };
   Object.assign(tuning, t);
   return old;
 }
@@ -95,9 +105,21 @@ function epilogue(g: Gemm): { types: Record<string, DType>; biasBuf: GPUBuffer }
 
 let lastPath = "";
 
+/** The large tile: when configured, allowed by the adapter, and the output fills enough workgroups. */
+function useLarge(gpu: Gpu, g: Gemm): boolean {
+  const L = tuning.large;
+  if (!L) return false;
+  const lim = gpu.device.limits;
+  const smem = 2 * L.BK * 2 * (L.TX + L.TY) * 16; // two slabs of A and B, vec4 rows, PAD 0
+  if (L.TX * L.TY > lim.maxComputeInvocationsPerWorkgroup || smem > lim.maxComputeWorkgroupStorageSize) {
+    return false;
+  }
+  return Math.ceil(g.N / (8 * L.TX)) * Math.ceil(g.M / (8 * L.TY)) * g.batch >= tuning.splitTarget;
+}
+
 /**
- * The kernel the most recent product ran: "gemv_t", "gemv_t_h8", "main", "simple", with "+splitK(S)"
- * when K was split, or "empty" (K = 0). For tests and benches that must know which path they measured.
+ * The kernel the most recent product ran: "gemv_t", "gemv_t_h8", "main", "main/large" (the large
+ * tile), "simple", with "+splitK(S)" when K was split, or "empty" (K = 0). For tests and benches that must know which path they measured.
  */
 export function lastMatmulPath(): string {
   return lastPath;
@@ -122,7 +144,7 @@ function gemm(g: Gemm): void {
     const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(g.strideA / 4).u32(g.strideB / 4)
       .f32(g.alpha).f32(g.beta).u32(hasBias);
     // f16 weights with K % 8 == 0: 16-byte loads of 8 halves.
-    lastPath = g.b.dtype === "f16" && g.K % 8 === 0 && tuning.gemvH8 ? "gemv_t_h8" : "gemv_t";
+    lastPath = g.b.dtype === "f16" && g.K % 8 === 0 && g.M <= tuning.gemvH8M ? "gemv_t_h8" : "gemv_t";
     gpu.dispatch(
       {
         file: "gemv",
@@ -139,7 +161,7 @@ function gemm(g: Gemm): void {
   const skinny = g.M <= tuning.skinnyM;
   // `main` reads and writes vec4s: the contiguous dimension of A, of B and of C must be multiples of 4.
   const aligned = g.N % 4 === 0 && (g.transA ? g.M : g.K) % 4 === 0 && (g.transB ? g.K : g.N) % 4 === 0;
-  const t = skinny ? tuning.skinny : tuning;
+  const t = skinny ? tuning.skinny : (aligned && useLarge(gpu, g)) ? tuning.large! : tuning;
   const entry = skinny || !aligned ? "simple" : tuning.entry;
   const per = (x: number) => 8 * x * t.BK / (4 * t.TX * t.TY); // vec4 each thread stages per slab
   const [ga, gb] = [per(t.TY), per(t.TX)];
@@ -161,7 +183,7 @@ function gemm(g: Gemm): void {
   const kChunk = Math.ceil(Math.ceil(g.K / S) / t.BK) * t.BK;
   S = Math.ceil(g.K / kChunk);
   const part = S > 1 ? Tensor.empty(gpu, [g.batch * S * g.M * g.N], "f32") : null;
-  lastPath = S > 1 ? `${entry}+splitK(${S})` : entry;
+  lastPath = (t === tuning.large ? `${entry}/large` : entry) + (S > 1 ? `+splitK(${S})` : "");
   const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(S).u32(kChunk).u32(g.strideA).u32(g.strideB);
   if (part) u.f32(1).f32(0).u32(0);
   else u.f32(g.alpha).f32(g.beta).u32(hasBias);
@@ -174,7 +196,7 @@ function gemm(g: Gemm): void {
         TX: t.TX,
         TY: t.TY,
         BK: t.BK,
-        PAD: tuning.PAD,
+        PAD: t === tuning.large ? 0 : tuning.PAD,
         TRANS_A: +g.transA,
         TRANS_B: +g.transB,
         ...(entry === "main" ? { GA: ga, GB: gb } : {}),
