@@ -9,7 +9,10 @@
 //            of argmax_partial, lowest index on ties. mode 1: x /= temperature; keep x ≥ t where t is found by bisection — top-k: the
 //            largest t with count(x ≥ t) ≥ topK; top-p: then the largest t with Σ_{x≥t} e^(x−m) ≥
 //            topP · Σ_{kept by top-k} e^(x−m) — and draw from the kept tokens ∝ e^(x−m) with
-//            u = rand(seed, rngStep, b), walking the kept mass in index order. The token goes to
+//            u = rand(seed, rngStep, b), walking the kept mass in index order. The bisections run over
+//            the candidates x ≥ m − CUT (compacted in index order) when that provably gives the same
+//            set (top-k with ≥ k candidates; top-p whose mass the candidates reach even against the
+//            largest possible tail), else over all V: a 150K vocabulary costs a few full passes, not 67. The token goes to
 //            tokens[b] (the next step's embedding input) and out[b·K + col]; with the penalty on it is
 //            also marked in seen.
 //   mark:    seen[b, ids[b, t]] = 1 for ids ≥ 0 (the prompt; padding is −1)
@@ -20,7 +23,8 @@
 //   sample: 1 logits: array<f32> read [B, V]   2 seen: array<u32> read_write [B, V] (touched only when
 //           usePenalty)   3 tokens: array<i32> read_write [B]   4 out: array<u32> read_write [B, K]
 //           5 scratch: array<f32> read_write — mode 0: [B, G, 2] partials of argmax_partial (which
-//           binds 1, 2 and 5 the same way); mode 1: [B, V], the scaled logits read by every pass
+//           binds 1, 2 and 5 the same way); mode 1: [3, B, V]: the scaled logits, the compacted
+//           candidates, their token ids (bit-cast u32)
 //   mark:   6 ids: array<i32> read [B, T]   2 seen
 //   advance: 7 positions: array<i32> read_write [B]   8 rows, 9 lengths: array<u32> read_write [B]
 //   fill_uniform: 10 dst: array<ST> read_write [n]
@@ -71,6 +75,11 @@ const SLICE = 4096u;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> redIdx: array<u32, WG>;
 var<workgroup> pick: vec2<f32>; // (thread whose chunk holds the draw, residual mass)
+var<workgroup> nCand: u32;
+var<workgroup> useCand: u32;
+// Tokens more than CUT below the max (after temperature) are candidates for no filter decision unless
+// the exactness test in `sample` says so: e^(−16) ≈ 1.1e-7 of the top token's mass each.
+const CUT = 16.0;
 
 fn pcg(v: u32) -> u32 {
   let s = v * 747796405u + 2891336453u;
@@ -168,6 +177,7 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     if (lid == 0u) { emit(b, redIdx[0]); }
     return;
   }
+  // Pass 1: the scaled logits into scratch, their max and min.
   let base = b * p.V;
   var mx = -3.4e38;
   var mn = 3.4e38;
@@ -178,22 +188,71 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     mn = min(mn, x);
   }
   let m = reduce(lid, mx, 1u);
-  var t = reduce(lid, mn, 2u);
+  let lowest = reduce(lid, mn, 2u);
+  if (!(p.topK > 0u && p.topK < p.V) && p.topP >= 1.0) {
+    draw(lid, b, base, p.V, false, lowest, m); // plain temperature sampling: nothing to filter
+    return;
+  }
+  // Candidates: x ≥ m − CUT, compacted in index order (per-thread counts, exclusive scan, write).
+  let cut = m - CUT;
+  let chunk = (p.V + WG - 1u) / WG;
+  let i0 = lid * chunk;
+  let i1 = min(p.V, i0 + chunk);
+  var cnt = 0u;
+  for (var i = i0; i < i1; i++) { cnt += select(0u, 1u, scratch[base + i] >= cut); }
+  redIdx[lid] = cnt;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var acc = 0u;
+    for (var j = 0u; j < WG; j++) {
+      let c = redIdx[j];
+      redIdx[j] = acc;
+      acc += c;
+    }
+    nCand = acc;
+  }
+  workgroupBarrier();
+  let cbase = p.B * p.V + base; // compacted values
+  let ibase = 2u * p.B * p.V + base; // their token ids (bit-cast)
+  var at = redIdx[lid];
+  for (var i = i0; i < i1; i++) {
+    let x = scratch[base + i];
+    if (x >= cut) {
+      scratch[cbase + at] = x;
+      scratch[ibase + at] = bitcast<f32>(i);
+      at++;
+    }
+  }
+  let n = workgroupUniformLoad(&nCand);
+  // The candidates decide exactly when top-k keeps only candidates (n ≥ topK), or, without top-k,
+  // when the top-p mass is reached inside them even if every other token had e^(−CUT) of mass.
+  var zc = 0.0;
+  for (var i = lid; i < n; i += WG) { zc += exp(scratch[cbase + i] - m); }
+  zc = reduce(lid, zc, 0u);
+  if (lid == 0u) {
+    let byK = p.topK > 0u && p.topK < p.V && n >= p.topK;
+    let byP = !(p.topK > 0u && p.topK < p.V) && zc >= p.topP * (zc + f32(p.V - n) * exp(-CUT));
+    useCand = select(0u, 1u, byK || byP);
+  }
+  let cand = workgroupUniformLoad(&useCand) == 1u;
+  let start = select(base, cbase, cand);
+  let len = select(p.V, n, cand);
+  var t = select(lowest, cut, cand);
   if (p.topK > 0u && p.topK < p.V) {
     var lo = t;
     var hi = m;
     for (var it = 0u; it < 32u; it++) {
       let mid = lo + 0.5 * (hi - lo);
       var c = 0.0;
-      for (var i = lid; i < p.V; i += WG) { c += select(0.0, 1.0, scratch[base + i] >= mid); }
+      for (var i = lid; i < len; i += WG) { c += select(0.0, 1.0, scratch[start + i] >= mid); }
       if (reduce(lid, c, 0u) >= f32(p.topK)) { lo = mid; } else { hi = mid; }
     }
     t = lo;
   }
   if (p.topP < 1.0) {
     var z = 0.0;
-    for (var i = lid; i < p.V; i += WG) {
-      let x = scratch[base + i];
+    for (var i = lid; i < len; i += WG) {
+      let x = scratch[start + i];
       z += select(0.0, exp(x - m), x >= t);
     }
     let want = p.topP * reduce(lid, z, 0u);
@@ -202,29 +261,35 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     for (var it = 0u; it < 32u; it++) {
       let mid = lo + 0.5 * (hi - lo);
       var s = 0.0;
-      for (var i = lid; i < p.V; i += WG) {
-        let x = scratch[base + i];
+      for (var i = lid; i < len; i += WG) {
+        let x = scratch[start + i];
         s += select(0.0, exp(x - m), x >= mid);
       }
       if (reduce(lid, s, 0u) >= want) { lo = mid; } else { hi = mid; }
     }
     t = lo;
   }
-  // Contiguous chunks so the draw walks the kept mass in index order.
-  let chunk = (p.V + WG - 1u) / WG;
-  let i0 = lid * chunk;
-  let i1 = min(p.V, i0 + chunk);
+  draw(lid, b, start, len, cand, t, m);
+}
+
+// Draws among values[start .. start + len) ≥ t with weights e^(x − m): contiguous chunks per thread so
+// the walk goes in index order; `cand`: the entries are compacted candidates whose token ids follow
+// at start + B·V.
+fn draw(lid: u32, b: u32, start: u32, len: u32, cand: bool, t: f32, m: f32) {
+  let chunk = (len + WG - 1u) / WG;
+  let i0 = min(len, lid * chunk);
+  let i1 = min(len, i0 + chunk);
   var mine = 0.0;
   for (var i = i0; i < i1; i++) {
-    let x = scratch[base + i];
+    let x = scratch[start + i];
     mine += select(0.0, exp(x - m), x >= t);
   }
   red[lid] = mine;
   workgroupBarrier();
   if (lid == 0u) {
-    var total = 0.0;
-    for (var j = 0u; j < WG; j++) { total += red[j]; }
-    var u = rand(p.seed, p.rngStep, b) * total;
+    var u = 0.0;
+    for (var j = 0u; j < WG; j++) { u += red[j]; }
+    u *= rand(p.seed, p.rngStep, b);
     var owner = 0u;
     var last = 0u;
     var found = false;
@@ -240,16 +305,16 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   workgroupBarrier();
   if (lid == u32(pick.x)) {
     var acc = 0.0;
-    var tok = i0;
+    var at = i0;
     for (var i = i0; i < i1; i++) {
-      let x = scratch[base + i];
+      let x = scratch[start + i];
       if (x >= t) {
-        tok = i;
+        at = i;
         acc += exp(x - m);
         if (acc > pick.y) { break; }
       }
     }
-    emit(b, tok);
+    emit(b, select(at, bitcast<u32>(scratch[start + p.B * p.V + at]), cand));
   }
 }
 

@@ -85,7 +85,7 @@ export function sampleTokens(
   const G = Math.ceil(V / 4096);
   if (G > 256) throw new Error(`sampleTokens: vocabulary ${V} above the kernel's 256 · 4096 tokens`);
   // Every binding the entry uses statically must be bound: unused ones get a 4-byte placeholder.
-  const scratch = Tensor.empty(gpu, greedy ? [B, G, 2] : [B, V], "f32");
+  const scratch = Tensor.empty(gpu, greedy ? [B, G, 2] : [3, B, V], "f32");
   const noSeen = usePenalty ? null : Tensor.empty(gpu, [1], "u32");
   const u = base(B, V).u32(K).u32(col).u32(s.seed >>> 0).u32(rngStep >>> 0).f32(greedy ? 1 : s.temperature)
     .u32(s.topK > 0 ? s.topK : 0).f32(s.topP > 0 ? s.topP : 1).f32(s.repetitionPenalty).u32(+usePenalty)

@@ -103,6 +103,37 @@ Deno.test("sampling: draw equals the reference's for the same uniform; inside th
   }
 });
 
+Deno.test("sampling: candidate path (x ≥ max − 16) and its fallbacks agree with the reference", async () => {
+  const rng = new Rng(3);
+  const V = 701, B = 4;
+  const cases: SamplingParams[] = [
+    { ...GREEDY, doSample: true, temperature: 0.9, topK: 5, seed: 1 }, // 30 candidates ≥ k: candidate path
+    { ...GREEDY, doSample: true, temperature: 1, topK: 100, seed: 2 }, // fewer candidates than k: all V
+    { ...GREEDY, doSample: true, temperature: 1, topP: 0.7, seed: 3 }, // top-p inside the candidates
+    { ...GREEDY, doSample: true, temperature: 1, topP: 0.99999, seed: 4 }, // tail could matter: all V
+    { ...GREEDY, doSample: true, temperature: 1.1, topK: 20, topP: 0.8, seed: 5 },
+  ];
+  for (const [n, s] of cases.entries()) {
+    for (const step of [0, 3]) {
+      const x = new Float32Array(B * V);
+      for (let i = 0; i < x.length; i++) x[i] = -40 + rng.uniform(-2, 2);
+      for (let b = 0; b < B; b++) for (let j = 0; j < 30; j++) x[b * V + rng.int(V)] = rng.uniform(-3, 3);
+      x[2 * V + 7] = 12; // row 2: one dominant token
+      const { tok } = await run(x, B, V, s, step);
+      for (let b = 0; b < B; b++) {
+        const probs = filteredProbs(
+          Array.from(x.subarray(b * V, (b + 1) * V)),
+          s.temperature,
+          s.topK,
+          s.topP,
+        );
+        assert(probs[tok[b]] > 0, `case ${n} row ${b}: token ${tok[b]} outside the kept set`);
+        assertEquals(tok[b], drawIndex(probs, rand(s.seed, step, b)), `case ${n} step ${step} row ${b}`);
+      }
+    }
+  }
+});
+
 Deno.test("sampling: 2048 draws follow the filtered distribution", async () => {
   const V = 6, B = 2048;
   const row = [2, 1.5, 1, 0.2, -1, 0.9];
