@@ -5,25 +5,25 @@
 //   Batch z = b·S + s: b is the batch index (A at b·strideA, B at b·strideB; stride 0 = shared),
 //   s the split-K slice: it sums k in [s·kChunk, min(K, (s+1)·kChunk)) and writes C at z·M·N.
 //   Split-K (S > 1) writes partial sums (alpha 1, beta 0, no bias) to a scratch buffer that
-//   `splitk_reduce` then sums into the real output with the epilogue.
+//   kernels/matmul_reduce.wgsl then sums into the real output with the epilogue.
 //
 // Bindings (group 0): 0 uniform Params (below)
-//   main/simple:   1 A: array<TA> read [batch|1, M, K]   2 B: array<TB> read [batch|1, K, N]
-//                  3 C: array<f32> read_write [batch·S, M, N]   4 bias: array<TBIAS> read [N] (any buffer
-//                  when hasBias = 0)
-//   splitk_reduce: 5 part: array<f32> read [batch·S, M, N]   3 C   4 bias
-//   colsum:        1 A (TA = f32) read [M, N] as rows × cols   3 C write [N]   (bias gradient)
-// Types: TA, TB (f32 or f16 storage), TBIAS; aliases prepended by the runtime.
+//   1 A: array<TA> read [batch|1, M, K]        2 B: array<TB> read [batch|1, K, N]   (stored layouts)
+//   3 C: array<f32> read_write [batch·S, M, N]  4 bias: array<TBIAS> read [N] (any buffer if hasBias 0)
+//   `main` reads the same buffers through vec4 views A4, B4, C4 (bindings 1-3), so it needs the
+//   contiguous dimension of A, of B and N to be multiples of 4; `simple` takes any shape.
+// Types: TA, TB (f32 or f16 storage, converted to f32 once on load), TBIAS; prepended by the runtime.
 //
 // Tiling: workgroup TX·TY threads computes a BM×BN = (8·TY)×(8·TX) tile of C; each thread an 8×8 block
 // held in 16 vec4 registers: rows ty·4+i and BM/2+ty·4+i, columns tx·4+j and BN/2+tx·4+j (the two
 // halves keep each warp's shared-memory reads conflict-free). K is walked in BK-deep slabs staged in
 // shared memory, A transposed (As[k][m]) and B as Bs[k][n], so the inner loop reads 4 vec4 and does
-// 64 FMAs per k. Rows are padded by PAD vec4 so the transposing stores hit distinct banks.
-// `main` double-buffers: slab t+1 is fetched into registers while slab t is multiplied (one barrier
-// per slab); needs 8·BK/TX and 8·BK/TY ≤ 16. `simple` is single-buffered (any tile shape).
+// 64 FMAs per k. Rows may be padded by PAD vec4 (spreads the transposing stores over banks; on the
+// H200 PAD 0 measured as fast). `main` double-buffers: slab t+1 is fetched into registers while slab
+// t is multiplied, one barrier per slab, two slabs per loop trip so buffer offsets are literals.
+// `simple` is single-buffered with scalar loads (any shape; the narrow tile for M ≤ 16).
 // Grid: (ceil(N/BN), ceil(M/BM), batch·S). Every global access is bounds-checked: any M, N, K works.
-// splitk_reduce / colsum: workgroup 256, grid1d over batch·M·N / N (x + y·nx·256).
+// H200 (bench/workbench/matmul.ts): 128×128 BK 8 PAD 0 at 36–37 TFLOP/s f32; cuBLAS fp32 51.
 
 struct Params {
   M: u32,
@@ -51,8 +51,8 @@ override BN: u32 = 8u * TX;
 override SA: u32 = BM / 4u + PAD; // vec4 stride of one k row of As
 override SB: u32 = BN / 4u + PAD;
 // `main` only: each thread stages GA = BM·BK/(4·NT) vec4 of A and GB = BN·BK/(4·NT) of B per slab
-// (1, 2 or 4) in explicit registers. (Declared up here with literal
-// defaults: overrides declared after the functions that use earlier ones panic naga 29.)
+// (1, 2 or 4) in explicit registers; the launcher sets them. (Declared up here with literal defaults:
+// these declared after functions that use other overrides made naga 29 panic.)
 override GA: u32 = 2u;
 override GB: u32 = 2u;
 
@@ -61,7 +61,6 @@ override GB: u32 = 2u;
 @group(0) @binding(2) var<storage, read> B: array<TB>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<TBIAS>;
-@group(0) @binding(5) var<storage, read> part: array<f32>;
 
 var<workgroup> As: array<vec4<f32>, 2u * BK * SA>;
 var<workgroup> Bs: array<vec4<f32>, 2u * BK * SB>;
@@ -374,32 +373,4 @@ fn simple(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: 
     workgroupBarrier();
   }
   writeBlock(wg.z, tx, ty);
-}
-
-fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
-
-// C[b, i] = alpha · Σ_s part[b·S + s, i] + beta · C[b, i] + bias[i % N], over batch·M·N elements
-// (the batch count is implied by the grid; M·N per batch).
-@compute @workgroup_size(256)
-fn splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat(gid, nwg);
-  let mn = p.M * p.N;
-  if (i >= p.strideA) { return; } // strideA carries batch·M·N here
-  let b = i / mn;
-  let r = i % mn;
-  var acc = 0.0;
-  for (var s = 0u; s < p.S; s++) { acc += part[(b * p.S + s) * mn + r]; }
-  C[i] = epilogueValue(i, r % p.N, acc);
-}
-
-// C[n] = Σ_r A[r, n] for r < M (bias gradient: column sums of dC with batch folded into M).
-@compute @workgroup_size(256)
-fn colsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = flat(gid, nwg);
-  if (n >= p.N) { return; }
-  var acc = 0.0;
-  for (var r = 0u; r < p.M; r++) { acc += f32(A[r * p.N + n]); }
-  C[n] = acc;
 }

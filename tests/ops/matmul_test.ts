@@ -213,6 +213,19 @@ Deno.test("matmul GPU backward vs reference: layouts, bias, batch, shared B, fro
   }
 });
 
+Deno.test("matmul with K = 0 is beta·out + bias (an empty sum)", async () => {
+  const gpu = await testGpu();
+  await tidy(async () => {
+    const out = Tensor.from(gpu, [1, 2, 3, 4, 5, 6], [2, 3]);
+    matmulInto(out, Tensor.zeros(gpu, [2, 0]), Tensor.zeros(gpu, [0, 3]), {
+      beta: 2,
+      bias: Tensor.from(gpu, [0.5, -1, 3], [3]),
+    });
+    assertEquals(lastMatmulPath(), "empty");
+    assertClose(await out.read(), [2.5, 3, 9, 8.5, 9, 15], 1e-7, "K = 0");
+  });
+});
+
 Deno.test("matmul rejects mismatched shapes and wrong outputs with a clear message", async () => {
   const gpu = await testGpu();
   await tidy(() => {

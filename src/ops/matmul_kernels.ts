@@ -1,0 +1,225 @@
+/**
+ * Matmul launchers: path choice and dispatch of kernels/matmul.wgsl (tiled; vec4 `main` or scalar
+ * `simple`), kernels/matmul_reduce.wgsl (split-K reduce, column sums) and kernels/gemv.wgsl (few rows
+ * of A·Bᵀ), with the tuning they read. src/ops/matmul.ts builds the public op and its backward on `gemm` and `colsum`.
+ */
+import { type DType, type Gpu, Uniforms } from "../gpu/mod.ts";
+import { Tensor } from "../tensor/mod.ts";
+import { grid1d } from "../autograd/mod.ts";
+
+/** Tile configuration of the tiled kernel (WGSL overrides) and the path thresholds. */
+export interface MatmulTuning {
+  /** Entry of kernels/matmul.wgsl for large aligned tiles: "main" (vec4) or "simple" (scalar). */
+  entry: string;
+  /** Threads per workgroup along N and M (tile = 8·TY × 8·TX), slab depth BK, smem row padding. */
+  TX: number;
+  TY: number;
+  BK: number;
+  PAD: number;
+  /**
+   * Bigger tile for big outputs (at least splitTarget of its workgroups), used only where the adapter
+   * allows its thread count and its shared memory (PAD 0). null: never.
+   */
+  large: { TX: number; TY: number; BK: number } | null;
+  /** Tile for M ≤ skinnyM (entry "simple"). */
+  skinny: { TX: number; TY: number; BK: number };
+  skinnyM: number;
+  /** Largest M (rows after folding the batch) that takes the GEMV kernel for A·Bᵀ. */
+  gemvM: number;
+  /** Lanes per output column in the GEMV kernel. */
+  gemvLanes: number;
+  /** Up to this many rows, f16 weights are read 8 at a time (16-byte loads) when K % 8 == 0. */
+  gemvH8M: number;
+  /** Split K until about this many workgroups exist; each slice keeps ≥ splitMinK of K. */
+  splitTarget: number;
+  splitMinK: number;
+}
+
+// Defaults from the H200 workbench (bench/workbench/matmul.ts, run 3 in the report): 128×128 BK 8 PAD 0
+// reached 36–37 TFLOP/s f32 in every layout and 34.5 with f16 B; 128×256 BK 16 (512 threads, exactly
+// 48 KiB of shared memory) 35.7–38.3 and 35.3 with f16 B. GEMV: 16-byte loads win at M = 1 (2.66 vs
+// 2.15 TB/s), vec4<f16> loads at M = 4 (0.061 vs 0.074 ms).
+const tuning: MatmulTuning = {
+  entry: "main",
+  TX: 16,
+  TY: 16,
+  BK: 8,
+  PAD: 0,
+  large: { TX: 32, TY: 16, BK: 16 },
+  skinny: { TX: 16, TY: 2, BK: 16 },
+  skinnyM: 16,
+  gemvM: 16,
+  gemvLanes: 32,
+  gemvH8M: 2,
+  splitTarget: 128,
+  splitMinK: 256,
+};
+
+/** Changes the tuning (workbenches, per-adapter choices). Returns the previous values. */
+export function setMatmulTuning(t: Partial<MatmulTuning>): MatmulTuning {
+  const old = { ...tuning, skinny: { ...tuning.skinny }, large: tuning.large && { ...tuning.large } };
+  Object.assign(tuning, t);
+  return old;
+}
+
+/** One batched product with explicit element strides (0 = shared across the batch). */
+export interface Gemm {
+  a: Tensor;
+  b: Tensor;
+  out: Tensor;
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  strideA: number;
+  strideB: number;
+  transA: boolean;
+  transB: boolean;
+  alpha: number;
+  beta: number;
+  bias?: Tensor;
+}
+
+function epilogue(g: Gemm): { types: Record<string, DType>; biasBuf: GPUBuffer } {
+  return {
+    types: { TA: g.a.dtype, TB: g.b.dtype, TBIAS: g.bias ? g.bias.dtype : g.a.dtype },
+    // With no bias, bind A again (read-only both times, so no usage conflict); the kernel skips it.
+    biasBuf: g.bias ? g.bias.buffer : g.a.buffer,
+  };
+}
+
+let lastPath = "";
+
+/** The large tile: when configured, allowed by the adapter, and the output fills enough workgroups. */
+function useLarge(gpu: Gpu, g: Gemm): boolean {
+  const L = tuning.large;
+  if (!L) return false;
+  const lim = gpu.device.limits;
+  const smem = 2 * L.BK * 2 * (L.TX + L.TY) * 16; // two slabs of A and B, vec4 rows, PAD 0
+  if (L.TX * L.TY > lim.maxComputeInvocationsPerWorkgroup || smem > lim.maxComputeWorkgroupStorageSize) {
+    return false;
+  }
+  return Math.ceil(g.N / (8 * L.TX)) * Math.ceil(g.M / (8 * L.TY)) * g.batch >= tuning.splitTarget;
+}
+
+/**
+ * The kernel the most recent product ran: "gemv_t", "gemv_t_h8", "main", "main/large" (the large
+ * tile), "simple", with "+splitK(S)" when K was split, or "empty" (K = 0). For tests and benches that must know which path they measured.
+ */
+export function lastMatmulPath(): string {
+  return lastPath;
+}
+
+/** Runs one batched product, choosing GEMV, the vec4 or scalar tile, and split-K by shape. */
+export function gemm(g: Gemm): void {
+  const gpu = g.a.gpu;
+  lastPath = "empty";
+  if (g.batch * g.M * g.N === 0) return;
+  if (g.K === 0) {
+    // Empty sum: out = beta·out + bias. Rare; done with the reduce kernel over zero slices.
+    return reduce(gpu, g, null, 0);
+  }
+  const maxDim = gpu.device.limits.maxComputeWorkgroupsPerDimension;
+  const { types, biasBuf } = epilogue(g);
+  const hasBias = g.bias ? 1 : 0;
+  const lanes = tuning.gemvLanes;
+  if (
+    g.transB && !g.transA && g.M <= tuning.gemvM && g.K % 4 === 0 &&
+    Math.ceil(g.N / (256 / lanes)) <= maxDim && g.batch <= maxDim
+  ) {
+    const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(g.strideA / 4).u32(g.strideB / 4)
+      .f32(g.alpha).f32(g.beta).u32(hasBias);
+    // f16 weights with K % 8 == 0: 16-byte loads of 8 halves.
+    lastPath = g.b.dtype === "f16" && g.K % 8 === 0 && g.M <= tuning.gemvH8M ? "gemv_t_h8" : "gemv_t";
+    gpu.dispatch(
+      {
+        file: "gemv",
+        entry: lastPath,
+        types,
+        overrides: { LANES: lanes },
+      },
+      { 1: g.a.buffer, 2: g.b.buffer, 3: g.out.buffer, 4: biasBuf },
+      [Math.ceil(g.N / (256 / lanes)), Math.ceil(g.M / 4), g.batch],
+      u,
+    );
+    return;
+  }
+  const skinny = g.M <= tuning.skinnyM;
+  // `main` reads and writes vec4s: the contiguous dimension of A, of B and of C must be multiples of 4.
+  const aligned = g.N % 4 === 0 && (g.transA ? g.M : g.K) % 4 === 0 && (g.transB ? g.K : g.N) % 4 === 0;
+  const t = skinny ? tuning.skinny : (aligned && useLarge(gpu, g)) ? tuning.large! : tuning;
+  const entry = skinny || !aligned ? "simple" : tuning.entry;
+  const per = (x: number) => 8 * x * t.BK / (4 * t.TX * t.TY); // vec4 each thread stages per slab
+  const [ga, gb] = [per(t.TY), per(t.TX)];
+  if (entry === "main") {
+    if (![1, 2, 4].includes(ga) || ![1, 2, 4].includes(gb) || t.BK % 4) {
+      throw new Error(`matmul: tile TX=${t.TX} TY=${t.TY} BK=${t.BK} does not fit the vec4 kernel`);
+    }
+  }
+  const [BM, BN] = [8 * t.TY, 8 * t.TX];
+  const gx = Math.ceil(g.N / BN), gy = Math.ceil(g.M / BM);
+  if (gx > maxDim || gy > maxDim) throw new Error(`matmul: [${g.M}, ${g.N}] output too large for one grid`);
+  // Split K when the output alone leaves most of the GPU idle (e.g. [2048, 64] LoRA products).
+  let S = 1;
+  const groups = gx * gy * g.batch;
+  if (groups < tuning.splitTarget && g.K >= 2 * tuning.splitMinK) {
+    S = Math.min(Math.floor(g.K / tuning.splitMinK), Math.ceil(tuning.splitTarget / groups), 64);
+    S = Math.max(1, Math.min(S, Math.floor(maxDim / g.batch)));
+  }
+  const kChunk = Math.ceil(Math.ceil(g.K / S) / t.BK) * t.BK;
+  S = Math.ceil(g.K / kChunk);
+  const part = S > 1 ? Tensor.empty(gpu, [g.batch * S * g.M * g.N], "f32") : null;
+  lastPath = (t === tuning.large ? `${entry}/large` : entry) + (S > 1 ? `+splitK(${S})` : "");
+  const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(S).u32(kChunk).u32(g.strideA).u32(g.strideB);
+  if (part) u.f32(1).f32(0).u32(0);
+  else u.f32(g.alpha).f32(g.beta).u32(hasBias);
+  gpu.dispatch(
+    {
+      file: "matmul",
+      entry,
+      types,
+      overrides: {
+        TX: t.TX,
+        TY: t.TY,
+        BK: t.BK,
+        PAD: t === tuning.large ? 0 : tuning.PAD,
+        TRANS_A: +g.transA,
+        TRANS_B: +g.transB,
+        ...(entry === "main" ? { GA: ga, GB: gb } : {}),
+      },
+    },
+    { 1: g.a.buffer, 2: g.b.buffer, 3: part ? part.buffer : g.out.buffer, 4: biasBuf },
+    [gx, gy, g.batch * S],
+    u,
+  );
+  if (part) {
+    reduce(gpu, g, part, S);
+    part.dispose();
+  }
+}
+
+/** out = alpha · Σ_s part[s] + beta · out + bias (S = 0: no partials). kernels/matmul_reduce.wgsl. */
+function reduce(gpu: Gpu, g: Gemm, part: Tensor | null, S: number): void {
+  const total = g.batch * g.M * g.N;
+  const u = new Uniforms().u32(g.M).u32(g.N).u32(S).u32(total).f32(g.alpha).f32(g.beta).u32(g.bias ? 1 : 0);
+  gpu.dispatch(
+    { file: "matmul_reduce", entry: "splitk_reduce", types: { TBIAS: g.bias ? g.bias.dtype : "f32" } },
+    // With S = 0 the partials are never read and there may be no bias: A (read-only) fills the slots.
+    { 1: part ? part.buffer : g.a.buffer, 2: g.out.buffer, 3: g.bias ? g.bias.buffer : g.a.buffer },
+    grid1d(total, 256, gpu.device.limits.maxComputeWorkgroupsPerDimension),
+    u,
+  );
+}
+
+/** Column sums of a [rows, cols] f32 tensor (the bias gradient), returned with `shape` (cols elements). */
+export function colsum(x: Tensor, rows: number, cols: number, shape: readonly number[] = [cols]): Tensor {
+  const out = Tensor.empty(x.gpu, shape, "f32");
+  const u = new Uniforms().u32(rows).u32(cols).u32(0).u32(0).f32(1).f32(0).u32(0);
+  x.gpu.dispatch(
+    { file: "matmul_reduce", entry: "colsum", types: { TBIAS: "f32" } },
+    { 1: x.buffer, 2: out.buffer },
+    grid1d(cols, 256, x.gpu.device.limits.maxComputeWorkgroupsPerDimension),
+    u,
+  );
+  return out;
+}
