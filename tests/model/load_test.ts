@@ -6,10 +6,13 @@
 import { assert, assertRejects } from "../assert.ts";
 import { testGpu } from "../util.ts";
 import { memoryFs } from "../../src/io/fs.ts";
+import { openSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
+import { Tensor } from "../../src/tensor/mod.ts";
+import { assertClose } from "../util.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { loadAdapter } from "../../src/model/adapter.ts";
 import { openModel } from "../../src/engine/open.ts";
-import { TESTDATA } from "./golden.ts";
+import { golden, TESTDATA } from "./golden.ts";
 
 const gpu = await testGpu();
 
@@ -88,6 +91,42 @@ Deno.test("adapter for another model: names the module and the shapes", async ()
       /adapter modules not in the model: model\.layers\.7\./,
     );
     oneLine(e);
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("sharded checkpoint (index.json + several shards) loads to the same logits", async () => {
+  const fs = memoryFs(llama);
+  const src = await openSafetensors(fs, "m");
+  const tensors = [];
+  for (const [name, info] of src.tensors) {
+    tensors.push({
+      name,
+      dtype: "F32" as const,
+      shape: [...info.shape],
+      data: (await src.read(name, "f32")) as Float32Array,
+    });
+  }
+  const files = { "s/config.json": llama["m/config.json"] };
+  const out = memoryFs(files);
+  await writeSafetensors(out, "s", tensors, { format: "pt" }, { maxShardBytes: 160_000 });
+  const names = [...out.files.keys()];
+  assert(
+    names.includes("s/model.safetensors.index.json") &&
+      names.filter((n) => n.endsWith(".safetensors")).length >= 3,
+    `${names}`,
+  );
+  const model = await loadModel(gpu, out, "s", { dtype: "f32" });
+  try {
+    const c = golden.llama.logits[0];
+    const T = c.prompt_ids.length, V = model.config.vocabSize;
+    const ids = Tensor.from(gpu, c.prompt_ids, [1, T], "i32");
+    const pos = Tensor.from(gpu, c.prompt_ids.map((_: number, i: number) => i), [1, T], "i32");
+    const logits = model.logits(model.forward(ids, pos));
+    const got = (await logits.read()) as Float32Array;
+    assertClose(got.subarray((T - 1) * V), c.last, 1e-5, "sharded llama last row");
+    for (const t of [ids, pos, logits]) t.dispose();
   } finally {
     model.dispose();
   }
