@@ -274,7 +274,9 @@ fn store4v(cBase: u32, row: u32, col: u32, v: vec4<f32>) {
   let i = (cBase + row * p.N + col) / 4u;
   var o = p.alpha * v;
   if (p.beta != 0.0) { o += p.beta * C4[i]; }
-  if (p.hasBias != 0u) { o += vec4(f32(bias[col]), f32(bias[col + 1u]), f32(bias[col + 2u]), f32(bias[col + 3u])); }
+  if (p.hasBias != 0u) {
+    o += vec4(f32(bias[col]), f32(bias[col + 1u]), f32(bias[col + 2u]), f32(bias[col + 3u]));
+  }
   C4[i] = o;
 }
 

@@ -1,7 +1,8 @@
 /**
  * Matmul launchers: path choice and dispatch of kernels/matmul.wgsl (tiled; vec4 `main` or scalar
  * `simple`), kernels/matmul_reduce.wgsl (split-K reduce, column sums) and kernels/gemv.wgsl (few rows
- * of A·Bᵀ), with the tuning they read. src/ops/matmul.ts builds the public op and its backward on `gemm` and `colsum`.
+ * of A·Bᵀ), with the tuning they read. src/ops/matmul.ts builds the public op and its backward on
+ * `gemm` and `colsum`.
  */
 import { type DType, type Gpu, Uniforms } from "../gpu/mod.ts";
 import { Tensor } from "../tensor/mod.ts";
@@ -55,7 +56,13 @@ const tuning: MatmulTuning = {
   splitMinK: 256,
 };
 
-/** Changes the tuning (workbenches, per-adapter choices). Returns the previous values. */
+/**
+ * Changes the tuning (workbenches, per-adapter choices). Returns the previous values.
+ *
+ * @example
+ * const old = setMatmulTuning({ BK: 16, large: null }); // 128×128 tiles, 16-deep slabs, everywhere
+ * setMatmulTuning(old);
+ */
 export function setMatmulTuning(t: Partial<MatmulTuning>): MatmulTuning {
   const old = { ...tuning, skinny: { ...tuning.skinny }, large: tuning.large && { ...tuning.large } };
   Object.assign(tuning, t);
@@ -104,7 +111,12 @@ function useLarge(gpu: Gpu, g: Gemm): boolean {
 
 /**
  * The kernel the most recent product ran: "gemv_t", "gemv_t_h8", "main", "main/large" (the large
- * tile), "simple", with "+splitK(S)" when K was split, or "empty" (K = 0). For tests and benches that must know which path they measured.
+ * tile), "simple", with "+splitK(S)" when K was split, or "empty" (K = 0). For tests and benches that
+ * must know which path they measured.
+ *
+ * @example
+ * matmul(x, w, { transB: true });
+ * lastMatmulPath(); // "gemv_t_h8" for one token through f16 weights
  */
 export function lastMatmulPath(): string {
   return lastPath;
