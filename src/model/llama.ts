@@ -22,6 +22,7 @@ import {
   KvCache,
   kvCacheWrite,
   matmul,
+  reshape,
   rmsNorm,
   rope,
   swiglu,
@@ -147,14 +148,19 @@ export class LlamaModel {
     this.layers.forEach((l, i) => {
       const h = rmsNorm(x, l.inputNorm, c.rmsNormEps);
       const s = seed + 8 * i;
-      const q = rope(l.q.forward(h, s).reshape([B, T, c.numHeads, c.headDim]), positions, this.invFreq);
-      const k = rope(l.k.forward(h, s + 1).reshape([B, T, c.numKvHeads, c.headDim]), positions, this.invFreq);
-      const v = l.v.forward(h, s + 2).reshape([B, T, c.numKvHeads, c.headDim]);
+      // ops' reshape (not Tensor.reshape) so autograd sees the reshapes when adapters train.
+      const q = rope(reshape(l.q.forward(h, s), [B, T, c.numHeads, c.headDim]), positions, this.invFreq);
+      const k = rope(
+        reshape(l.k.forward(h, s + 1), [B, T, c.numKvHeads, c.headDim]),
+        positions,
+        this.invFreq,
+      );
+      const v = reshape(l.v.forward(h, s + 2), [B, T, c.numKvHeads, c.headDim]);
       if (opts.caches) {
         if (!opts.cacheRows) throw new Error("LlamaModel.forward: caches given without cacheRows (u32 [B])");
         kvCacheWrite(opts.caches[i], k, v, opts.cacheRows);
       }
-      const o = attention(q, k, v, this.#attnOpts()).reshape([B, T, c.numHeads * c.headDim]);
+      const o = reshape(attention(q, k, v, this.#attnOpts()), [B, T, c.numHeads * c.headDim]);
       x = add(x, l.o.forward(o, s + 3));
       x = this.#mlp(l, x, s + 4);
     });
