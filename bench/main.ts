@@ -2,7 +2,7 @@
  * `deno task bench <what> [flags]`
  *
  *   kernels [--filter TEXT] [--json] [--small]   time every kernel case in bench/kernels/*.ts
- *   [model] [--model DIR [--adapter DIR] | --shape qwen2.5-0.5b|llama-3.2-1b|mistral-7b|tiny]
+ *   [model] [--model DIR [--adapter DIR [--merge-adapter]] | --shape qwen2.5-0.5b|llama-3.2-1b|mistral-7b|tiny]
  *           [--seq-len 1024] [--batch-size 1] [--gen 128] [--chunk 16] [--submit step|chunk] [--reps 5]
  *           [--dtype f16|f32] [--json]
  *           prefill ms, time to first token, decode tok/s, peak GPU memory (bench/model.ts); any of
@@ -41,6 +41,7 @@ try {
       json: { type: "boolean", default: false },
       small: { type: "boolean", default: false },
       "gpu-debug": { type: "boolean", default: false },
+      "merge-adapter": { type: "boolean", default: false },
       ...Object.fromEntries(MODEL_FLAGS.map((f) => [f, { type: "string" as const }])),
     },
   });
@@ -73,6 +74,7 @@ if (what === "model") {
     const r = await runModelBench(gpu, {
       model: v.model,
       adapter: v.adapter,
+      mergeAdapter: values["merge-adapter"],
       shape: v.shape,
       seqLen: int("seq-len", 1024),
       batchSize: int("batch-size", 1),

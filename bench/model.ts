@@ -26,6 +26,8 @@ import { denoFs } from "../cli/deno_fs.ts";
 export interface ModelBenchOptions {
   model?: string;
   adapter?: string;
+  /** Fold the adapter into the base weights first. */
+  mergeAdapter?: boolean;
   shape?: string;
   seqLen: number;
   batchSize: number;
@@ -88,12 +90,13 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
   if (o.model) {
     const m = await openModel(gpu, denoFs, o.model, {
       adapter: o.adapter,
+      mergeAdapter: o.mergeAdapter,
       dtype: o.dtype,
       onProgress: (d, n) => o.log(`loading weights ${d}/${n}`),
     });
     model = m.model;
     engine = m.engine;
-    adapter = m.adapter?.name ?? null;
+    adapter = m.adapter ? `${m.adapter.name}${o.mergeAdapter ? " (merged)" : ""}` : null;
   } else {
     o.log(`building random ${shape} on the GPU`);
     model = randomModel(gpu, SHAPES[shape!], 1, o.dtype);

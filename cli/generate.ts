@@ -1,5 +1,5 @@
 /**
- * `deno task generate --model DIR [--adapter DIR] (--prompt TEXT | --messages JSON_FILE)
+ * `deno task generate --model DIR [--adapter DIR [--merge-adapter]] (--prompt TEXT | --messages JSON_FILE)
  *   [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
  *   [--stop STR ...] [--dtype f16|f32] [--json] [--gpu-debug]`
  *
@@ -68,6 +68,7 @@ async function main(): Promise<void> {
       options: {
         model: { type: "string" },
         adapter: { type: "string" },
+        "merge-adapter": { type: "boolean" },
         prompt: { type: "string" },
         messages: { type: "string" },
         "max-new-tokens": { type: "string" },
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
   const gpu = await createGpu({ debug: a["gpu-debug"] ?? false });
   const m = await openModel(gpu, denoFs, a.model, {
     adapter: a.adapter,
+    mergeAdapter: a["merge-adapter"] ?? false,
     dtype: a.dtype as "f16" | "f32" | undefined,
     onProgress: (done, total) => {
       // A progress line only on a terminal: logs and pipes get the summary line alone.

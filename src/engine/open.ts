@@ -8,7 +8,7 @@ import { type GenerationConfig, loadGenerationConfig } from "../io/config.ts";
 import { HfTokenizer } from "../io/tokenizer.ts";
 import { loadModel } from "../model/load.ts";
 import type { LlamaModel } from "../model/llama.ts";
-import { type AttachedAdapter, loadAdapter } from "../model/adapter.ts";
+import { type AttachedAdapter, loadAdapter, mergeAdapters } from "../model/adapter.ts";
 import { LocalEngine } from "./engine.ts";
 import { GREEDY, type SamplingParams } from "./sampling.ts";
 
@@ -35,7 +35,13 @@ export async function openModel(
   gpu: Gpu,
   fs: FileSystem,
   dir: string,
-  opts: { adapter?: string; dtype?: DType; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    adapter?: string;
+    /** Fold the adapter into the base weights (serving speed of the base model; see mergeAdapters). */
+    mergeAdapter?: boolean;
+    dtype?: DType;
+    onProgress?: (done: number, total: number) => void;
+  } = {},
 ): Promise<OpenedModel> {
   if (!(await fs.exists(dir))) throw new Error(`model folder ${dir} does not exist`);
   if (opts.adapter && !(await fs.exists(opts.adapter))) {
@@ -47,6 +53,7 @@ export async function openModel(
   let adapter: AttachedAdapter | null = null;
   try {
     if (opts.adapter) adapter = await loadAdapter(model, fs, opts.adapter);
+    if (adapter && opts.mergeAdapter) mergeAdapters(model);
   } catch (e) {
     model.dispose();
     throw e;

@@ -5,7 +5,9 @@
  */
 import type { FileSystem } from "../io/fs.ts";
 import { loadPeftAdapter, type PeftConfig } from "../io/peft.ts";
-import { Tensor } from "../tensor/mod.ts";
+import { Tensor, tidy } from "../tensor/mod.ts";
+import { noGrad } from "../autograd/mod.ts";
+import { add, cast, matmul } from "../ops/mod.ts";
 import type { LlamaModel } from "./llama.ts";
 
 /** What was attached. */
@@ -69,4 +71,41 @@ export function removeAdapters(model: LlamaModel): void {
     lin.lora.B.dispose();
     lin.setLora(null);
   }
+}
+
+/**
+ * Folds every attached adapter into its base weight (W ← W + scale·B·A, summed in f32, stored back in
+ * W's dtype — what PEFT's merge_and_unload does) and detaches it: serving then costs what the base
+ * model costs (an unmerged adapter adds two small matmuls per adapted layer per step). Not for
+ * training. Returns the number of layers merged.
+ *
+ * @example
+ * await loadAdapter(model, denoFs, "out/medical-lora"); mergeAdapters(model);
+ */
+export function mergeAdapters(model: LlamaModel): number {
+  let n = 0;
+  for (const lin of model.linears().values()) {
+    const lora = lin.lora;
+    if (!lora) continue;
+    const old = lin.weight;
+    const merged = Tensor.empty(model.gpu, old.shape, old.dtype, { persistent: true });
+    noGrad(() =>
+      tidy(() => {
+        const delta = matmul(lora.B, lora.A, { alpha: lora.scale }); // [out, r]·[r, in]
+        const w = old.dtype === "f32" ? old : cast(old, "f32");
+        const sum = add(w, delta);
+        const out = old.dtype === "f32" ? sum : cast(sum, old.dtype);
+        model.gpu.copy(out.buffer, 0, merged.buffer, 0, Math.ceil(merged.bytes / 4) * 4);
+      })
+    );
+    merged.name = old.name;
+    model.replaceParam(`${lin.path}.weight`, merged);
+    lin.weight = merged;
+    old.dispose();
+    lora.A.dispose();
+    lora.B.dispose();
+    lin.setLora(null);
+    n++;
+  }
+  return n;
 }

@@ -101,6 +101,16 @@ export class LlamaModel {
     }
   }
 
+  /** Swaps one parameter's tensor (adapter merging); the caller updates the module that uses it. */
+  replaceParam(name: string, t: Tensor): void {
+    const map = this.params as Map<string, Tensor>;
+    if (!map.has(name)) throw new Error(`replaceParam: no parameter ${name}`);
+    if (map.get(name)!.shape.join() !== t.shape.join()) {
+      throw new Error(`replaceParam: ${name} changes shape`);
+    }
+    map.set(name, t);
+  }
+
   /** Every linear layer by module path (`model.layers.3.mlp.up_proj`): where LoRA adapters attach. */
   linears(): Map<string, Linear> {
     const out = new Map<string, Linear>();

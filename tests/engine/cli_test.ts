@@ -52,6 +52,15 @@ Deno.test("generate --adapter --messages: chat template ids as transformers', ad
   assertEquals(b.prompt_ids, golden.chat.ids);
   assertEquals(b.token_ids.length, 5);
   assert(JSON.stringify(b.token_ids) !== JSON.stringify(l.token_ids), "the adapter changes the output");
+  const merged = await cli("generate", [
+    ...args,
+    "--dtype",
+    "f32",
+    "--adapter",
+    `${TESTDATA}/llama_lora`,
+    "--merge-adapter",
+  ]);
+  assertEquals(JSON.parse(merged.out).token_ids, l.token_ids, "merged adapter, same tokens");
   await Deno.remove(file);
 });
 

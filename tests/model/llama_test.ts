@@ -4,13 +4,13 @@
  * (sliding window 6, shorter than the prompts) and Qwen2 (q/k/v bias, tied embeddings), with f32
  * weights (rel L2 ≤ 1e-5; HF values carry 7 digits) and f16 weights (loose); the BF16 checkpoint through the f16 path.
  */
-import { assert } from "../assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { assertClose, testGpu } from "../util.ts";
 import { Tensor, tidy } from "../../src/tensor/mod.ts";
 import { noGrad } from "../../src/autograd/mod.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
 import { golden, loadTestModel, type LogitsCase, TESTDATA } from "./golden.ts";
-import { loadAdapter, removeAdapters } from "../../src/model/adapter.ts";
+import { loadAdapter, mergeAdapters, removeAdapters } from "../../src/model/adapter.ts";
 import { denoFs } from "../../cli/deno_fs.ts";
 
 const gpu = await testGpu();
@@ -111,3 +111,19 @@ for (const [name, base] of [["llama_lora", "llama"], ["qwen2_rslora", "qwen2"]])
     }
   });
 }
+
+Deno.test("merged adapters (W + scale·B·A) give HF+PEFT's logits without the adapter matmuls", async () => {
+  for (const [dtype, tol] of [["f32", 1e-5], ["f16", 5e-3]] as const) {
+    if (dtype === "f16" && !gpu.info.f16) continue;
+    const model = await loadTestModel(gpu, "llama", dtype);
+    try {
+      await loadAdapter(model, denoFs, `${TESTDATA}/llama_lora`);
+      assertEquals(mergeAdapters(model), 14);
+      assert([...model.linears().values()].every((l) => l.lora === null), "adapters detached");
+      assert(model.params.get("model.layers.0.self_attn.q_proj.weight") === model.layers[0].q.weight);
+      await checkLogits(model, golden.llama_lora.logits, tol, `llama_lora merged ${dtype}`);
+    } finally {
+      model.dispose();
+    }
+  }
+});
