@@ -110,7 +110,9 @@ for (const c of families) {
   if (c.name.includes("f16") && !gpu.info.f16) continue;
   const r = await timeCase(gpu, c, values.small ? 50 : 300);
   results.push(r);
-  console.error(`  ${r.name} ${r.size}: ${r.ms.toFixed(3)} ms`);
+  console.error(
+    `  ${r.name} ${r.size}: GPU ${r.gpuMs?.toFixed(3) ?? "—"} ms, wall ${r.wallMs.toFixed(3)} ms`,
+  );
 }
 console.log(values.json ? JSON.stringify({ device: gpu.info, results }, null, 1) : table(results));
 gpu.destroy();

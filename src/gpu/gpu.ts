@@ -42,6 +42,12 @@ export interface GpuInfo {
 
 const UNIFORM_ARENA_BYTES = 1 << 20;
 
+interface Pipe {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  name: string;
+}
+
 export class Gpu {
   readonly device: GPUDevice;
   readonly info: GpuInfo;
@@ -50,7 +56,7 @@ export class Gpu {
   readonly debug: boolean;
 
   #modules = new Map<string, GPUShaderModule>();
-  #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout; name: string }>();
+  #pipelines = new Map<string, Map<string, Pipe>>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #arena: GPUBuffer;
@@ -61,6 +67,9 @@ export class Gpu {
   #errors: string[] = [];
   #pendingScopes: Promise<void>[] = [];
   #dispatches = 0;
+  #timed: { querySet: GPUQuerySet; passes: number } | null = null;
+  #querySet: GPUQuerySet | null = null;
+  #queryResolve: GPUBuffer | null = null;
 
   constructor(device: GPUDevice, info: GpuInfo, opts: { debug?: boolean } = {}) {
     this.device = device;
@@ -103,13 +112,25 @@ export class Gpu {
     return head + body;
   }
 
-  #pipeline(spec: KernelSpec) {
+  #pipeline(spec: KernelSpec): Pipe {
+    // Hot path (every dispatch): look up by the body string (V8 caches a string's hash, and file names
+    // and linked sources are reused string objects) plus a short key of entry/types/overrides. The full
+    // source is only assembled on a miss.
+    const base = spec.source ?? spec.file ?? "";
+    let byBase = this.#pipelines.get(base);
+    if (!byBase) this.#pipelines.set(base, byBase = new Map());
     const entry = spec.entry ?? "main";
+    let key = entry;
+    if (spec.types) { for (const t in spec.types) key += `|${t}=${spec.types[t]}`; }
+    if (spec.overrides) { for (const o in spec.overrides) key += `|${o}:${spec.overrides[o]}`; }
+    let hit = byBase.get(key);
+    if (!hit) byBase.set(key, hit = this.#build(spec, entry));
+    return hit;
+  }
+
+  #build(spec: KernelSpec, entry: string): Pipe {
     const source = this.sourceOf(spec);
     const overrides = spec.overrides ?? {};
-    const key = `${source}\u0000${entry}\u0000${JSON.stringify(Object.entries(overrides).sort())}`;
-    let hit = this.#pipelines.get(key);
-    if (hit) return hit;
     // Compile errors surface asynchronously; catch them in a scope so the message names the kernel.
     this.device.pushErrorScope("validation");
     let module = this.#modules.get(source);
@@ -130,15 +151,51 @@ export class Gpu {
         if (e) this.#errors.push(`kernel ${name} failed to build: ${e.message}`);
       }),
     );
-    hit = { pipeline, layout: pipeline.getBindGroupLayout(0), name };
-    this.#pipelines.set(key, hit);
-    return hit;
+    return { pipeline, layout: pipeline.getBindGroupLayout(0), name };
   }
 
   #ensurePass(): GPUComputePassEncoder {
     if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
-    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
+    if (!this.#pass) {
+      const t = this.#timed;
+      if (t) t.passes++;
+      this.#pass = this.#encoder.beginComputePass(
+        t
+          ? {
+            timestampWrites: { querySet: t.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+          }
+          : {},
+      );
+    }
     return this.#pass;
+  }
+
+  /**
+   * GPU time in milliseconds of the dispatches `fn` records, from timestamp queries around one compute
+   * pass. Null when the adapter has no timestamp-query or the work did not fit one pass (a copy, a
+   * read or a full uniform arena split it): then time with wall clock instead. Benches only.
+   */
+  async timePass(fn: () => void): Promise<number | null> {
+    if (!this.info.timestampQuery) return null;
+    this.flush();
+    this.#querySet ??= this.device.createQuerySet({ type: "timestamp", count: 2 });
+    this.#queryResolve ??= this.device.createBuffer({
+      size: 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const timed = { querySet: this.#querySet, passes: 0 };
+    this.#timed = timed;
+    try {
+      fn();
+    } finally {
+      this.#timed = null;
+    }
+    const encoder = this.#endPass();
+    encoder.resolveQuerySet(this.#querySet, 0, 2, this.#queryResolve, 0);
+    const [bytes] = await this.readMany([{ buffer: this.#queryResolve, size: 16 }]);
+    if (timed.passes !== 1) return null;
+    const [t0, t1] = new BigUint64Array(bytes);
+    return Number(t1 - t0) / 1e6;
   }
 
   #endPass(): GPUCommandEncoder {
