@@ -128,12 +128,12 @@ async function benchNow(
         bytes: s.M * s.K * 4 + s.K * s.N * (s.tb === "f16" ? 2 : 4) + s.M * s.N * 4,
         setup: () => ({ run: m.run, dispose: () => {} }),
       }, 400);
-      const gpuMs = await gpuTime(m.run, r.ms);
+      const gpuMs = await gpuTime(m.run, r.wallMs);
       m.dispose();
       console.log(
-        `| ${variant} | ${s.label} | ${r.size} | ${r.ms.toFixed(3)} | ${gpuMs.toFixed(3)} | ${
-          (r.tflops * r.ms / gpuMs).toFixed(2)
-        } | ${(r.tbps * r.ms / gpuMs).toFixed(2)} | ${err} |`,
+        `| ${variant} | ${s.label} | ${r.size} | ${r.wallMs.toFixed(3)} | ${gpuMs.toFixed(3)} | ${
+          (r.tflops * r.wallMs / gpuMs).toFixed(2)
+        } | ${(r.tbps * r.wallMs / gpuMs).toFixed(2)} | ${err} |`,
       );
     } catch (e) {
       console.log(
