@@ -42,7 +42,10 @@ export interface GpuInfo {
 
 const UNIFORM_ARENA_BYTES = 1 << 20;
 
+const BIND_GROUP_CACHE = 8192;
+
 interface Pipe {
+  id: number;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
   name: string;
@@ -67,6 +70,10 @@ export class Gpu {
   #errors: string[] = [];
   #pendingScopes: Promise<void>[] = [];
   #dispatches = 0;
+  #groups = new Map<string, GPUBindGroup>();
+  #bufferIds = new WeakMap<GPUBuffer, number>();
+  #nextBufferId = 1;
+  #nextPipeId = 1;
   #timed: { querySet: GPUQuerySet; passes: number } | null = null;
   #querySet: GPUQuerySet | null = null;
   #queryResolve: GPUBuffer | null = null;
@@ -151,7 +158,7 @@ export class Gpu {
         if (e) this.#errors.push(`kernel ${name} failed to build: ${e.message}`);
       }),
     );
-    return { pipeline, layout: pipeline.getBindGroupLayout(0), name };
+    return { id: this.#nextPipeId++, pipeline, layout: pipeline.getBindGroupLayout(0), name };
   }
 
   #ensurePass(): GPUComputePassEncoder {
@@ -221,7 +228,8 @@ export class Gpu {
     grid: number[],
     uniforms?: Uniforms,
   ): void {
-    const { pipeline, layout, name } = this.#pipeline(spec);
+    const pipe = this.#pipeline(spec);
+    const { pipeline, name } = pipe;
     const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
     const [x, y = 1, z = 1] = grid;
     if (!(x >= 1 && y >= 1 && z >= 1 && x <= maxDim && y <= maxDim && z <= maxDim)) {
@@ -232,15 +240,7 @@ export class Gpu {
       this.device.pushErrorScope("validation");
       this.device.pushErrorScope("out-of-memory");
     }
-    const entries: GPUBindGroupEntry[] = [];
-    if (uniforms) {
-      entries.push({ binding: 0, resource: { buffer: this.#arena, ...this.#stageUniforms(uniforms) } });
-    }
-    const list: [number, Binding][] = Array.isArray(buffers)
-      ? buffers.map((b, i) => [i + 1, b])
-      : Object.entries(buffers).map(([k, b]) => [Number(k), b]);
-    for (const [binding, b] of list) entries.push({ binding, resource: "buffer" in b ? b : { buffer: b } });
-    const group = this.device.createBindGroup({ layout, entries, label: name });
+    const group = this.#bindGroup(pipe, buffers, uniforms ? this.#stageUniforms(uniforms) : null);
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
@@ -257,6 +257,44 @@ export class Gpu {
         this.device.popErrorScope().then(check),
       );
     }
+  }
+
+  /**
+   * Bind groups are cached by (pipeline, uniform slot, buffers): creating one is about half of a
+   * dispatch's host cost, and a decode or training step records the same kernels on the same pooled
+   * buffers at the same uniform slots step after step. A destroyed buffer is never handed out again,
+   * so a stale entry can never be hit; the cache is simply dropped when it grows past its bound.
+   */
+  #bindGroup(
+    pipe: Pipe,
+    buffers: Binding[] | Record<number, Binding>,
+    uniform: { offset: number; size: number } | null,
+  ): GPUBindGroup {
+    const list: [number, Binding][] = Array.isArray(buffers)
+      ? buffers.map((b, i) => [i + 1, b])
+      : Object.entries(buffers).map(([k, b]) => [Number(k), b]);
+    let key = `${pipe.id}|${uniform ? `${uniform.offset}:${uniform.size}` : "-"}`;
+    for (const [binding, b] of list) {
+      const r = b instanceof GPUBuffer ? { buffer: b } : b;
+      key += `|${binding}=${this.#bufferId(r.buffer)}:${r.offset ?? 0}:${r.size ?? ""}`;
+    }
+    let group = this.#groups.get(key);
+    if (group) return group;
+    const entries: GPUBindGroupEntry[] = [];
+    if (uniform) entries.push({ binding: 0, resource: { buffer: this.#arena, ...uniform } });
+    for (const [binding, b] of list) {
+      entries.push({ binding, resource: b instanceof GPUBuffer ? { buffer: b } : b });
+    }
+    group = this.device.createBindGroup({ layout: pipe.layout, entries, label: pipe.name });
+    if (this.#groups.size >= BIND_GROUP_CACHE) this.#groups.clear();
+    this.#groups.set(key, group);
+    return group;
+  }
+
+  #bufferId(b: GPUBuffer): number {
+    let id = this.#bufferIds.get(b);
+    if (id === undefined) this.#bufferIds.set(b, id = this.#nextBufferId++);
+    return id;
   }
 
   #stageUniforms(u: Uniforms): { offset: number; size: number } {
