@@ -3,9 +3,10 @@
  *
  *   pubmed    --query Q --max N --out FILE.jsonl [--api-key K] [--email E] [--base-url U] [--batch-size N]
  *   qa        --in abstracts.jsonl --out FILE.json --generator rules|openai|model [...]
+ *             (model: --model DIR [--adapter DIR] [--max-new-tokens N], our GPU engine; openai: --model NAME)
  *   synth     --diseases 渐冻症,亨廷顿舞蹈症 --num-samples N --lang zh|en --seed S --out FILE.json
  *   default   regenerate data/default/ (the embedded default dataset) and register it
- *   merge     --in A --in B ... --out FILE.json --name NAME [...]
+ *   merge     --in A --in B ... --out-dir DIR --name NAME [--tokenizer MODEL_DIR] [...]
  *   validate  FILE [--format alpaca|sharegpt|openai] [--skip-invalid]
  *
  * Parsing and printing only; the work is in src/data. Errors a user can cause end in one line.
@@ -16,7 +17,8 @@ import type { DataFs } from "../src/data/fs.ts";
 import { fetchPubmed } from "../src/data/pubmed.ts";
 import type { PubmedRecord } from "../src/data/pubmed_xml.ts";
 import { ruleQa } from "../src/data/qa_rules.ts";
-import { openAiQa } from "../src/data/qa_openai.ts";
+import { chatQa, openAiQa } from "../src/data/qa_openai.ts";
+import { localChat, tokenCounter } from "./data_model.ts";
 import { parseKnowledgeGraph } from "../src/data/kg.ts";
 import { type Lang, synthesizeCases } from "../src/data/synth.ts";
 import { type Format, FORMATS, validateDataset } from "../src/data/formats.ts";
@@ -169,18 +171,14 @@ async function qa(args: string[]) {
     "base-url": { type: "string" },
     "api-key": { type: "string" },
     model: { type: "string" },
+    adapter: { type: "string" },
+    "max-new-tokens": { type: "string" },
     concurrency: { type: "string" },
     "pairs-per-abstract": { type: "string" },
     "no-progress": { type: "boolean" },
   });
   const gen = str(f, "generator", "rules");
-  if (gen === "model") {
-    throw new UsageError(
-      "--generator model is not available yet: it needs the inference engine (the models issue). " +
-        "Use --generator rules, or --generator openai with any OpenAI-compatible server.",
-    );
-  }
-  if (gen !== "rules" && gen !== "openai") {
+  if (gen !== "rules" && gen !== "openai" && gen !== "model") {
     throw new UsageError(`--generator: rules, openai or model, got "${gen}"`);
   }
   const records = await readAbstracts(str(f, "in"));
@@ -193,6 +191,31 @@ async function qa(args: string[]) {
       `${r.stats.records} abstracts → ${r.stats.pairs} pairs; skipped: ${r.stats.unstructured} unstructured, ` +
         `${r.stats.noQuestion} without objective/background, ${r.stats.noAnswer} without results/conclusions`,
     );
+  } else if (gen === "model") {
+    // --model is the local model folder here; generation runs on our GPU engine, one abstract at a time.
+    const dir = str(f, "model");
+    const { chat, dispose } = await localChat(dir, {
+      adapter: f.adapter as string | undefined,
+      maxNewTokens: num(f, "max-new-tokens", 512),
+    });
+    const bar = progressBar(!f["no-progress"], "qa");
+    bar?.start(records.length, 0, { extra: "" });
+    try {
+      const r = await chatQa(records, chat, {
+        source: `model:${dir}`,
+        concurrency: 1,
+        pairsPerAbstract: num(f, "pairs-per-abstract", 3),
+        onProgress: (done) => bar?.update(done),
+      });
+      items = r.items;
+      for (const x of r.failed) console.error(`pmid ${x.pmid}: ${x.error}`);
+      console.error(
+        `${records.length} abstracts → ${items.length} pairs; ${r.failed.length} failed (listed above)`,
+      );
+    } finally {
+      bar?.stop();
+      dispose();
+    }
   } else {
     const baseUrl = str(f, "base-url", Deno.env.get("OPENAI_BASE_URL") ?? "https://api.openai.com/v1");
     const model = str(f, "model", Deno.env.get("OPENAI_MODEL") ?? "");
@@ -278,11 +301,6 @@ async function merge(args: string[]) {
     "skip-invalid": { type: "boolean" },
     tokenizer: { type: "string" },
   });
-  if (f.tokenizer) {
-    throw new UsageError(
-      "--tokenizer is not available yet: it needs the tokenizer loader (src/io); the report has a character histogram",
-    );
-  }
   const inputs = (f.in ?? []) as string[];
   for (const p of inputs) if (!(await denoFs.exists(p))) throw new UsageError(`--in ${p}: no such file`);
   const nearDup = num(f, "near-dup", 0.8);
@@ -306,6 +324,7 @@ async function merge(args: string[]) {
     nearDup,
     stratifyBy: str(f, "stratify-by", "") || undefined,
     skipInvalid: !!f["skip-invalid"],
+    countTokens: f.tokenizer ? await tokenCounter(str(f, "tokenizer")) : undefined,
   });
   console.log(JSON.stringify(report, null, 2));
 }

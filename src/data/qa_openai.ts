@@ -63,44 +63,48 @@ export function parsePairs(content: string): { question: string; answer: string 
   return r.data;
 }
 
+/** A chat model as QA generation needs it: messages in, reply text out. */
+export type ChatFn = (messages: { role: "system" | "user"; content: string }[]) => Promise<string>;
+
+/** Options of {@link chatQa}. */
+export interface ChatQaOptions {
+  /** Calls in flight at once (default 4; a local GPU engine wants 1). */
+  concurrency?: number;
+  /** Pairs asked for per abstract (default 3). */
+  pairsPerAbstract?: number;
+  /** Recorded as each item's `source`, e.g. "openai:gpt-4o" or "model:out/medical". */
+  source: string;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
 /**
- * Generates pairs for every record, keeping input order.
+ * Generates pairs for every record with any chat model, keeping input order; a reply that is not a
+ * JSON array of pairs is listed in `failed` with its pmid, never dropped silently.
  *
  * @example
- * const { items, failed } = await openAiQa(records, { baseUrl: "http://127.0.0.1:8000/v1", model: "qwen2.5-7b" });
+ * const { items } = await chatQa(records, (m) => engineReply(m), { source: "model:out/medical", concurrency: 1 });
  */
-export async function openAiQa(
+export async function chatQa(
   records: PubmedRecord[],
-  o: OpenAiQaOptions,
+  chat: ChatFn,
+  o: ChatQaOptions,
 ): Promise<{ items: QaRecord[]; failed: { pmid: string; error: string }[] }> {
-  const url = `${o.baseUrl.replace(/\/+$/, "")}/chat/completions`;
   const n = Math.max(1, Math.floor(o.concurrency ?? 4));
   const perRecord: QaRecord[][] = records.map(() => []);
   const failed: { pmid: string; error: string }[] = [];
-  const headers: Record<string, string> = { "Content-Type": "application/json" };
-  if (o.apiKey) headers.Authorization = `Bearer ${o.apiKey}`;
   let next = 0, done = 0;
 
   const one = async (i: number) => {
     const r = records[i];
-    const body = JSON.stringify({
-      model: o.model,
-      temperature: o.temperature ?? 0.2,
-      messages: qaMessages(r, o.pairsPerAbstract ?? 3),
-    });
     try {
-      const content = await fetchWithRetry(url, { method: "POST", headers, body }, async (res) => {
-        const j = await res.json() as { choices?: { message?: { content?: string } }[] };
-        const c = j.choices?.[0]?.message?.content;
-        if (typeof c !== "string") throw new Error("response has no choices[0].message.content");
-        return c;
-      }, { ...o.retry, fetch: o.fetch, signal: o.signal });
+      const content = await chat(qaMessages(r, o.pairsPerAbstract ?? 3));
       perRecord[i] = parsePairs(content).map((p) => ({
         instruction: p.question,
         input: "",
         output: p.answer,
         pmid: r.pmid,
-        source: `openai:${o.model}`,
+        source: o.source,
         rule: "model" as const,
       }));
     } catch (e) {
@@ -114,4 +118,37 @@ export async function openAiQa(
   };
   await Promise.all(Array.from({ length: Math.min(n, records.length) }, worker));
   return { items: perRecord.flat(), failed };
+}
+
+/**
+ * Generates pairs for every record through an OpenAI-compatible endpoint, keeping input order.
+ *
+ * @example
+ * const { items, failed } = await openAiQa(records, { baseUrl: "http://127.0.0.1:8000/v1", model: "qwen2.5-7b" });
+ */
+export function openAiQa(
+  records: PubmedRecord[],
+  o: OpenAiQaOptions,
+): Promise<{ items: QaRecord[]; failed: { pmid: string; error: string }[] }> {
+  const url = `${o.baseUrl.replace(/\/+$/, "")}/chat/completions`;
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  if (o.apiKey) headers.Authorization = `Bearer ${o.apiKey}`;
+  const chat: ChatFn = (messages) =>
+    fetchWithRetry(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ model: o.model, temperature: o.temperature ?? 0.2, messages }),
+    }, async (res) => {
+      const j = await res.json() as { choices?: { message?: { content?: string } }[] };
+      const c = j.choices?.[0]?.message?.content;
+      if (typeof c !== "string") throw new Error("response has no choices[0].message.content");
+      return c;
+    }, { ...o.retry, fetch: o.fetch, signal: o.signal });
+  return chatQa(records, chat, {
+    concurrency: o.concurrency,
+    pairsPerAbstract: o.pairsPerAbstract,
+    source: `openai:${o.model}`,
+    signal: o.signal,
+    onProgress: o.onProgress,
+  });
 }

@@ -2,6 +2,9 @@ import { parsePubmedXml } from "../../src/data/pubmed_xml.ts";
 import { assert, assertEquals } from "../assert.ts";
 
 const CLI = new URL("../../cli/data.ts", import.meta.url).pathname;
+const TINY = new URL("../testdata/llama", import.meta.url).pathname;
+const TOK = new URL("../testdata/tok_bytelevel", import.meta.url).pathname;
+const MISTRAL = new URL("../testdata/mistral", import.meta.url).pathname;
 const EDGE = Deno.readTextFileSync(new URL("./fixtures/pubmed_edge.xml", import.meta.url));
 
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -14,7 +17,7 @@ async function run(...args: string[]): Promise<{ code: number; out: string; err:
   return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
 }
 
-Deno.test("cli: qa rules → valid alpaca; --generator model says what it needs", async () => {
+Deno.test("cli: qa rules → valid alpaca; --generator model runs a local model and lists failures", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const abs = `${dir}/abs.jsonl`, out = `${dir}/qa.json`;
@@ -27,13 +30,30 @@ Deno.test("cli: qa rules → valid alpaca; --generator model says what it needs"
     const v = await run("validate", out);
     assertEquals(v.code, 0, v.err);
     assert(/alpaca \(json\), 7 records, 7 valid, 0 invalid/.test(v.out), v.out);
-    const m = await run("qa", "--in", abs, "--out", out, "--generator", "model");
-    assertEquals(m.code, 2);
+    // A local model through the GPU engine: the tiny random test model answers gibberish, so every
+    // abstract must be listed as failed (never dropped silently) and the output is an empty array.
+    const m = await run(
+      "qa",
+      "--in",
+      abs,
+      "--out",
+      out,
+      "--generator",
+      "model",
+      "--model",
+      TINY,
+      "--max-new-tokens",
+      "6",
+    );
+    assertEquals(m.code, 0, m.err);
+    assert(/4 abstracts → 0 pairs; 4 failed/.test(m.err), m.err);
+    assertEquals((m.err.match(/^pmid \S+: reply holds no JSON array/gm) ?? []).length, 4, m.err);
+    assertEquals(JSON.parse(await Deno.readTextFile(out)), []);
+    const noTemplate = await run("qa", "--in", abs, "--out", out, "--generator", "model", "--model", MISTRAL);
+    assertEquals(noTemplate.code, 1);
     assert(
-      /--generator model is not available yet: it needs the inference engine \(the models issue\)/.test(
-        m.err,
-      ),
-      m.err,
+      /has no chat template: --generator model needs an instruct \(chat\) model/.test(noTemplate.err),
+      noTemplate.err,
     );
     await Deno.writeTextFile(abs, '{"pmid":"1","title":"t","abstract":[]}\nnot json\n');
     const bad = await run("qa", "--in", abs, "--out", out);
@@ -116,8 +136,26 @@ Deno.test("cli: validate lists bad records, --skip-invalid counts them; merge an
     assertEquals(s.code, 0);
     assert(/3 records, 2 valid, 1 invalid \(skipped\)/.test(s.out), s.out);
     assertEquals((await Deno.readTextFile(`${dir}/clean.jsonl`)).trim().split("\n").length, 2);
-    const t = await run("merge", "--in", f, "--out-dir", dir, "--name", "x", "--tokenizer", "tok.json");
-    assert(t.code === 2 && /--tokenizer is not available yet/.test(t.err), t.err);
+    const clean = `${dir}/clean.jsonl`;
+    const info = `${dir}/dataset_info.json`;
+    const t = await run(
+      "merge",
+      "--in",
+      clean,
+      "--out-dir",
+      dir,
+      "--name",
+      "x",
+      "--dataset-info",
+      info,
+      "--tokenizer",
+      TOK,
+    );
+    assertEquals(t.code, 0, t.err);
+    const units = (JSON.parse(t.out).lengthHistogram as { unit: string }[]).map((h) => h.unit);
+    assert(units.includes("tokens"), `token histogram with --tokenizer: ${units}`);
+    const badTok = await run("merge", "--in", clean, "--out-dir", dir, "--name", "x", "--tokenizer", dir);
+    assert(badTok.code === 1 && /tokenizer\.json: not found/.test(badTok.err), badTok.err);
     const miss = await run("merge", "--in", `${dir}/nope.json`, "--out-dir", dir, "--name", "x");
     assert(miss.code === 2 && miss.err.includes(`--in ${dir}/nope.json: no such file`), miss.err);
     const q = await run("pubmed", "--max", "5", "--out", `${dir}/p.jsonl`);

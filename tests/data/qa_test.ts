@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { parsePubmedXml } from "../../src/data/pubmed_xml.ts";
 import { objectiveToInstruction, ruleQa, sectionRole } from "../../src/data/qa_rules.ts";
-import { openAiQa, parsePairs } from "../../src/data/qa_openai.ts";
+import { chatQa, openAiQa, parsePairs } from "../../src/data/qa_openai.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 
 const EDGE = Deno.readTextFileSync(new URL("./fixtures/pubmed_edge.xml", import.meta.url));
@@ -114,4 +114,24 @@ Deno.test("openai QA: bounded concurrency, retries, pmids, failures reported", a
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("chatQa: any chat function; bad replies are listed with their pmid, order kept", async () => {
+  const recs = RECORDS.slice(0, 3);
+  const replies = [
+    '```json\n[{"question":"Q1?","answer":"A1 (5 mg)"}]\n```',
+    "I cannot help with that.",
+    '[{"question":"Q3?","answer":"A3"},{"question":"Q4?","answer":"A4"}]',
+  ];
+  let call = 0;
+  const { items, failed } = await chatQa(recs, () => Promise.resolve(replies[call++]), {
+    source: "model:test",
+    concurrency: 1,
+  });
+  assertEquals(items.map((i) => [i.instruction, i.pmid, i.source]), [
+    ["Q1?", recs[0].pmid, "model:test"],
+    ["Q3?", recs[2].pmid, "model:test"],
+    ["Q4?", recs[2].pmid, "model:test"],
+  ]);
+  assertEquals(failed, [{ pmid: recs[1].pmid, error: "reply holds no JSON array" }]);
 });
