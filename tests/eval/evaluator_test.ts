@@ -1,0 +1,145 @@
+/**
+ * The evaluator (src/eval/evaluator.ts, records.ts): records → prompts/labels, seeded sampling, scoring
+ * with per-disease breakdown, evaluateDiagnosisAccuracy with a scripted engine (exact accuracy) and
+ * with the tiny llama through our engine (the predictions equal a direct greedy generate()).
+ */
+import { assert, assertEquals, assertThrows } from "../assert.ts";
+import { testGpu } from "../util.ts";
+import { TESTDATA } from "../model/golden.ts";
+import { denoFs } from "../../cli/deno_fs.ts";
+import { openModel } from "../../src/engine/open.ts";
+import type { Engine, GenerateRequest } from "../../src/engine/types.ts";
+import { encodePrompt, getTemplate } from "../../src/data/templates.ts";
+import {
+  enginePredictor,
+  evaluateDiagnosisAccuracy,
+  generatePredictions,
+  scoreRows,
+} from "../../src/eval/evaluator.ts";
+import { diagnosisAliases, sampleRecords, toEvalRecords } from "../../src/eval/records.ts";
+
+const TEST = JSON.parse(Deno.readTextFileSync(new URL("../../data/default/test.json", import.meta.url)));
+const medical = getTemplate("medical_inquiry");
+
+/** An engine that answers from a script, keyed by the decoded prompt ids (tokenizer = char codes). */
+function scriptedEngine(answer: (promptIds: number[]) => string): Engine & { calls: GenerateRequest[] } {
+  const calls: GenerateRequest[] = [];
+  return {
+    calls,
+    generate(req) {
+      calls.push(req);
+      const sequences = req.prompts.map((p) => ({
+        promptIds: p,
+        tokenIds: [1, 2, 3],
+        text: answer(p),
+        finishReason: "eos" as const,
+      }));
+      return Promise.resolve({
+        sequences,
+        stats: { timeToFirstTokenMs: 1, decodeMs: 1, decodeTokens: 2, chunks: 1 },
+      });
+    },
+    stream: () => {
+      throw new Error("not used");
+    },
+  };
+}
+const charTokenizer = {
+  encode: (s: string) => [...s].map((c) => c.codePointAt(0)!),
+  eosTokenIds: [0],
+  tokenToId: () => undefined,
+};
+const text = (ids: number[]) => String.fromCodePoint(...ids);
+const right = (reference: string) => reference.split("。")[0] + "。";
+
+Deno.test("records: medical_inquiry fields → prompt, reference, disease_id label; sampling is seeded", () => {
+  const recs = toEvalRecords(medical, TEST);
+  assertEquals(recs.length, TEST.length);
+  assert(recs[0].prompt.startsWith("患者信息:"), recs[0].prompt);
+  assert(recs[0].prompt.endsWith("诊断建议:"), "generation prompt ends at the answer slot");
+  assertEquals(recs[0].reference, TEST[0].diagnosis);
+  assertEquals(recs[0].label, TEST[0].disease_id);
+  // Without disease_id the label is the reference's first diagnosis.
+  const [alpaca] = toEvalRecords(getTemplate("default"), [{
+    instruction: "q",
+    output: "诊断：渐冻症。因为……",
+  }]);
+  assertEquals(alpaca.label, "渐冻症");
+  const a = sampleRecords(recs, 10, 7).map((r) => r.index),
+    b = sampleRecords(recs, 10, 7).map((r) => r.index);
+  assertEquals(a, b);
+  assert(a.join() !== sampleRecords(recs, 10, 8).map((r) => r.index).join(), "seed changes the choice");
+  assertEquals(new Set(a).size, 10);
+  assertThrows(() => toEvalRecords(medical, [{ instruction: "q" }]), /record 0/);
+  // Every disease id resolves to itself next to the knowledge graph's names.
+  const t = diagnosisAliases();
+  for (const r of recs) assertEquals(t.get(r.diseaseId), r.diseaseId);
+});
+
+Deno.test("evaluateDiagnosisAccuracy + scoreRows: exact accuracy, per disease, batches", async () => {
+  const recs = TEST.slice(0, 10);
+  // Right for even records (the reference's first sentence: the diagnosis), wrong for odd ones.
+  const byPrompt = new Map<string, number>();
+  toEvalRecords(medical, recs).forEach((r, i) =>
+    byPrompt.set(encodePrompt(medical, charTokenizer, r.messages).join(), i)
+  );
+  const engine = scriptedEngine((p) => {
+    const i = byPrompt.get(p.join())!;
+    return i % 2 === 0 ? right(recs[i].diagnosis) : "诊断：感冒。";
+  });
+  const r = await evaluateDiagnosisAccuracy(engine, charTokenizer, medical, recs, { batchSize: 4 });
+  assertEquals(r, {
+    accuracy: 0.5,
+    correct: 5,
+    total: 10,
+    predictions: recs.map((x: { diagnosis: string }, i: number) =>
+      i % 2 === 0 ? right(x.diagnosis) : "诊断：感冒。"
+    ),
+  });
+  assertEquals(engine.calls.map((c) => c.prompts.length), [4, 4, 2]);
+  assertEquals(engine.calls[0].eosTokenIds, [0]);
+  assert(text(engine.calls[0].prompts[0]).startsWith("患者信息"), "template rendered");
+
+  const rows = await generatePredictions(
+    enginePredictor(engine, charTokenizer, medical),
+    toEvalRecords(medical, recs),
+  );
+  const s = scoreRows(rows, { bootstrap: { resamples: 200 } });
+  assertEquals(s.metrics.accuracy.value, 0.5);
+  assertEquals(rows.map((x) => x.correct), recs.map((_: unknown, i: number) => i % 2 === 0 ? 1 : 0));
+  for (const k of ["f1", "bleu-4", "rouge-1", "rouge-2", "rouge-l"]) assert(k in s.metrics, k);
+  const ids = [...new Set(recs.map((x: { disease_id: string }) => x.disease_id))].sort();
+  assertEquals(Object.keys(s.per_disease), ids);
+  const n = Object.values(s.per_disease).reduce((a, d) => a + d.samples, 0);
+  assertEquals(n, 10);
+  for (const [id, d] of Object.entries(s.per_disease)) {
+    const want = rows.filter((x) => x.disease_id === id);
+    assertEquals(d.metrics.accuracy.value, want.reduce((a, x) => a + x.correct!, 0) / want.length);
+  }
+});
+
+Deno.test("evaluateDiagnosisAccuracy on the tiny llama: predictions equal a direct greedy generate", async () => {
+  const gpu = await testGpu();
+  const m = await openModel(gpu, denoFs, `${TESTDATA}/llama`, { dtype: "f32" });
+  try {
+    const recs = [
+      { instruction: "Patient with weakness", output: "Diagnosis: ALS." },
+      { instruction: "Fever and cough, 3 days", output: "Diagnosis: pneumonia." },
+      { instruction: "Tremor", output: "Diagnosis: Parkinson disease." },
+    ];
+    const t = getTemplate("default");
+    const r = await evaluateDiagnosisAccuracy(m.engine, m.tokenizer, t, recs, {
+      batchSize: 2,
+      maxNewTokens: 6,
+    });
+    assertEquals(r.total, 3);
+    const direct = await m.engine.generate({
+      prompts: toEvalRecords(t, recs).map((x) => encodePrompt(t, m.tokenizer, x.messages)),
+      maxNewTokens: 6,
+    });
+    assertEquals(r.predictions, direct.sequences.map((s) => s.text.trim()));
+    assert(r.accuracy >= 0 && r.accuracy <= 1);
+  } finally {
+    m.dispose();
+  }
+});
