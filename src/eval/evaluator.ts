@@ -145,6 +145,12 @@ export interface EvalScores {
   metrics: Record<string, ConfidenceInterval>;
   /** Mean request latency (ms) with its interval. */
   latency_ms: ConfidenceInterval;
+  /**
+   * Accuracy of the reference answers themselves against their labels (present with "accuracy"): the
+   * ceiling of a perfect model. Below 1 means the extraction misreads the references' phrasing or the
+   * labels disagree with them, and accuracy is biased down by as much.
+   */
+  reference_accuracy?: number;
   /** disease_id → sample count and metric values (intervals too; wide with few samples). */
   per_disease: Record<string, { samples: number; metrics: Record<string, ConfidenceInterval> }>;
 }
@@ -172,11 +178,14 @@ export function scoreRows(rows: PredictionRow[], opts: ScoreRowsOptions = {}): E
       sacreTokenizer,
       bootstrap: bs,
     });
+  let reference_accuracy: number | undefined;
   if (metrics.includes("accuracy")) {
     const index = buildAliasIndex(aliases);
     for (const r of rows) {
       r.correct = diagnosisCorrect(r.predict, r.diagnosis_label, index, opts.k ?? 1) ? 1 : 0;
     }
+    const ok = rows.filter((r) => diagnosisCorrect(r.label, r.diagnosis_label, index, opts.k ?? 1)).length;
+    reference_accuracy = rows.length ? ok / rows.length : 0;
   }
   const per_disease: EvalScores["per_disease"] = {};
   const groups = Map.groupBy(rows.filter((r) => r.disease_id), (r) => r.disease_id);
@@ -184,12 +193,14 @@ export function scoreRows(rows: PredictionRow[], opts: ScoreRowsOptions = {}): E
     const g = groups.get(id)!;
     per_disease[id] = { samples: g.length, metrics: score(g) };
   }
-  return {
+  const out: EvalScores = {
     samples: rows.length,
     metrics: score(rows),
     latency_ms: bootstrapMean(rows.map((r) => r.latency_ms), bs),
     per_disease,
   };
+  if (reference_accuracy !== undefined) out.reference_accuracy = reference_accuracy;
+  return out;
 }
 
 /** Options of {@link evaluateDiagnosisAccuracy}. */
