@@ -3,7 +3,8 @@
  * llama without and with its LoRA adapter) and one endpoint that is a real HTTP server on loopback
  * speaking OpenAI chat-completions (Hono, in this test). Checks: same samples for every model, the
  * endpoint's answers scored exactly, comparison.png exists with the size of the rendered spec, and the
- * spec's numbers equal every model's metrics.json. Plus the OpenAI client's retries and errors.
+ * spec's numbers equal every model's metrics.json. Plus the OpenAI client's retries and errors, and the
+ * client against our own server (server/app.ts) on loopback: its answers equal our engine's.
  */
 import { Hono } from "hono";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
@@ -11,6 +12,11 @@ import { TESTDATA } from "../model/golden.ts";
 import { openaiPredictor } from "../../src/eval/openai_client.ts";
 import { parseModelList } from "../../src/eval/compare.ts";
 import { comparisonSpec, initPlotRenderer, pngSize, renderPlot } from "../../src/eval/plot.ts";
+import { testGpu } from "../util.ts";
+import { denoFs } from "../../cli/deno_fs.ts";
+import { openModel } from "../../src/engine/open.ts";
+import { ModelServer } from "../../src/engine/serving.ts";
+import { createApp } from "../../server/app.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -206,4 +212,46 @@ Deno.test("--models parsing", () => {
     }
     assert(threw, `"${bad}" should be rejected`);
   }
+});
+
+Deno.test({
+  name: "openai client against our own server on loopback: answers equal the engine's greedy output",
+  sanitizeResources: false,
+  fn: async () => {
+    const m = await openModel(await testGpu(), denoFs, `${TESTDATA}/llama`, { dtype: "f32" });
+    const app = createApp(new ModelServer(m, { name: "tiny-llama", slots: 2, chunkSize: 4 }), {
+      apiKeys: ["sk-x"],
+    });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+    try {
+      const chats = [
+        [{ role: "user" as const, content: "A patient has a fever and a rash." }],
+        [{ role: "user" as const, content: "患者男,34岁,发热三天" }],
+        [{ role: "user" as const, content: "Weakness of both legs" }],
+      ];
+      const p = openaiPredictor({
+        baseUrl: `http://127.0.0.1:${server.addr.port}/v1`,
+        apiKey: "sk-x",
+        model: "tiny-llama",
+        maxTokens: 8,
+        concurrency: 2,
+      });
+      const got = await p.predict(chats);
+      const direct = await m.engine.generate({
+        prompts: chats.map((c) => m.tokenizer.encodeChat(c, { addGenerationPrompt: true })),
+        maxNewTokens: 8,
+      });
+      assertEquals(got.map((g) => g.text), direct.sequences.map((s) => s.text.trim()));
+      assertEquals(got.map((g) => g.tokens), direct.sequences.map((s) => s.tokenIds.length));
+      const wrongKey = openaiPredictor({
+        baseUrl: `http://127.0.0.1:${server.addr.port}/v1`,
+        apiKey: "nope",
+        model: "x",
+      });
+      await assertRejects(() => wrongKey.predict([chats[0]]), /HTTP 401/);
+    } finally {
+      await server.shutdown();
+      m.dispose();
+    }
+  },
 });
