@@ -143,3 +143,94 @@ Deno.test("evaluateDiagnosisAccuracy on the tiny llama: predictions equal a dire
     m.dispose();
   }
 });
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+async function evalCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}cli/eval.ts`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { XDG_RUNTIME_DIR: "/tmp" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+Deno.test("deno task eval --config: model, adapter (output_dir), eval_dataset, template from a training YAML", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const outDir = `${dir}/run`;
+    await Deno.mkdir(outDir);
+    for (const f of ["adapter_config.json", "adapter_model.safetensors"]) {
+      await Deno.copyFile(`${TESTDATA}/llama_lora/${f}`, `${outDir}/${f}`);
+    }
+    await Deno.writeTextFile(
+      `${dir}/train.yaml`,
+      [
+        "model:",
+        `  name_or_path: ${TESTDATA}/llama`,
+        "data:",
+        "  dataset: medical_default",
+        "  eval_dataset: medical_default_test",
+        `  dataset_dir: ${ROOT}data`,
+        "  template: medical_inquiry",
+        "  max_samples: 4",
+        "train:",
+        `  output_dir: ${outDir}`,
+        "  per_device_eval_batch_size: 2",
+        "evaluation:",
+        "  metric_for_best_model: accuracy",
+      ].join("\n"),
+    );
+    const r = await evalCli([
+      "--config",
+      `${dir}/train.yaml`,
+      "--metrics",
+      "f1,bleu",
+      "--max-new-tokens",
+      "4",
+    ]);
+    assertEquals(r.code, 0, r.err);
+    const metrics = JSON.parse(await Deno.readTextFile(`${outDir}/eval/metrics.json`));
+    assertEquals(metrics.adapter, outDir);
+    assertEquals(metrics.samples, 4);
+    assertEquals(metrics.total, 72);
+    assertEquals(
+      Object.keys(metrics.metrics).sort(),
+      ["accuracy", "bleu-4", "f1"],
+      "metric_for_best_model added",
+    );
+    assert(metrics.reference_accuracy > 0 && metrics.reference_accuracy <= 1);
+    const rows = (await Deno.readTextFile(`${outDir}/eval/generated_predictions.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    assertEquals(rows.length, 4);
+    for (const k of ["prompt", "predict", "label", "latency_ms", "disease_id"]) assert(k in rows[0], k);
+    const per = JSON.parse(await Deno.readTextFile(`${outDir}/eval/per_disease.json`));
+    assertEquals(Object.values(per).reduce((a: number, d) => a + (d as { samples: number }).samples, 0), 4);
+    assert((await Deno.readTextFile(`${outDir}/eval/report.md`)).includes("## Per disease"));
+    // User errors: one line, no stack.
+    const bad = await evalCli([
+      "--model",
+      `${TESTDATA}/llama`,
+      "--test",
+      "nope.json",
+      "--template",
+      "medical_inquiry",
+    ]);
+    assertEquals(bad.code, 1);
+    assert(/^error: --test nope\.json: no such file/.test(bad.err), bad.err);
+    const badMetric = await evalCli([
+      "--model",
+      "x",
+      "--test",
+      "y",
+      "--template",
+      "default",
+      "--metrics",
+      "acc",
+    ]);
+    assert(badMetric.err.includes('unknown "acc"'), badMetric.err);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
