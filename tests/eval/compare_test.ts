@@ -10,7 +10,8 @@ import { Hono } from "hono";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { TESTDATA } from "../model/golden.ts";
 import { openaiPredictor } from "../../src/eval/openai_client.ts";
-import { parseModelList } from "../../src/eval/compare.ts";
+import { parseModelList, resolveLocal } from "../../src/eval/compare.ts";
+import { memoryFs } from "../../src/io/fs.ts";
 import { comparisonSpec, initPlotRenderer, pngSize, renderPlot } from "../../src/eval/plot.ts";
 import { testGpu } from "../util.ts";
 import { denoFs } from "../../cli/deno_fs.ts";
@@ -254,4 +255,33 @@ Deno.test({
       m.dispose();
     }
   },
+});
+
+Deno.test("resolveLocal: an adapter folder finds its base (config, --base), or says how to name it", async () => {
+  const fs = memoryFs({
+    "out/lora/adapter_config.json": JSON.stringify({ base_model_name_or_path: "models/base" }),
+    "models/base/config.json": "{}",
+    "models/other/config.json": "{}",
+    "out/orphan/adapter_config.json": JSON.stringify({ base_model_name_or_path: "/root/gone" }),
+  });
+  const local = (model: string, adapter?: string) => ({
+    name: "ours",
+    kind: "local" as const,
+    model,
+    adapter,
+  });
+  assertEquals(await resolveLocal(fs, local("out/lora")), { model: "models/base", adapter: "out/lora" });
+  assertEquals(await resolveLocal(fs, local("out/lora"), "models/other"), {
+    model: "models/other",
+    adapter: "out/lora",
+  });
+  assertEquals(await resolveLocal(fs, local("models/base")), { model: "models/base" });
+  assertEquals(await resolveLocal(fs, local("models/base", "out/lora")), {
+    model: "models/base",
+    adapter: "out/lora",
+  });
+  await assertRejects(
+    () => resolveLocal(fs, local("out/orphan")),
+    /ours=BASE_DIR\+out\/orphan or pass --base/,
+  );
 });
