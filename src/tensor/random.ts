@@ -42,6 +42,26 @@ export class Rng {
     return Math.floor(this.next() * n);
   }
 
+  /**
+   * The generator's whole state (for checkpoints): restoring it with {@link setState} continues the
+   * exact same sequence.
+   *
+   * @example
+   * const saved = rng.state(); rng.next(); rng.setState(saved); // next() repeats
+   */
+  state(): [number, number | null] {
+    return [this.#s, this.#spare];
+  }
+
+  /** Restores a state from {@link state}. */
+  setState(s: readonly [number, number | null]): void {
+    if (!Array.isArray(s) || !Number.isInteger(s[0]) || (s[1] !== null && typeof s[1] !== "number")) {
+      throw new Error(`Rng.setState: want [u32, number | null], got ${JSON.stringify(s)}`);
+    }
+    this.#s = s[0] >>> 0;
+    this.#spare = s[1];
+  }
+
   /** `n` uniform values in [lo, hi) as a Float32Array. */
   uniformArray(n: number, lo = -1, hi = 1): Float32Array {
     const a = new Float32Array(n);

@@ -1,0 +1,419 @@
+/**
+ * The SFT trainer: one step function ({@link Trainer.trainStep}) and one loop ({@link Trainer.train}).
+ *
+ * A step takes gradient_accumulation_steps micro-batches. Each micro-batch's loss is the mean over its
+ * trained tokens; its backward is seeded with n_i / N (its share of the step's trained tokens, known on
+ * the host from the labels), so the accumulated gradient is that of the token-mean loss over the whole
+ * step — accumulating 2 × 1 rows gives the gradient of one 2-row batch (transformers ≥ 4.46 normalises
+ * the same way). Gradients accumulate in `.grad`; AdamW clips by the global norm and updates; the
+ * schedule gives the learning rate of each update. Nothing is read back per step: every micro-batch loss
+ * and every step's gradient norm² is copied into a GPU log buffer, read back every logging_steps in one
+ * readMany (DESIGN.md: each readback costs ≥ 10 ms in Deno).
+ *
+ * Checkpoints (src/train/checkpoint.ts, atomic) hold the trainable weights, AdamW moments, scheduler
+ * step, the dropout RNG state and the loader position, so a resumed run computes the same losses as an
+ * uninterrupted one.
+ */
+import { backward } from "../autograd/mod.ts";
+import { lmHeadCrossEntropy, reshape, rmsNorm } from "../ops/mod.ts";
+import { Rng, Tensor, tidy } from "../tensor/mod.ts";
+import type { Gpu } from "../gpu/mod.ts";
+import type { LlamaModel } from "../model/llama.ts";
+import { loadModel } from "../model/load.ts";
+import { HfTokenizer } from "../io/tokenizer.ts";
+import { getTemplate, stopTokenIds } from "../data/templates.ts";
+import { prepareSft, tokenizerFingerprint } from "../data/sft.ts";
+import { type Batch, ShardLoader, SplitReader } from "../data/shards.ts";
+import { saveResolvedConfig, sftDataOptions, type TrainConfig } from "./config.ts";
+import { makeSchedule, type Schedule, totalTrainingSteps } from "./schedule.ts";
+import { AdamW } from "./optimizer.ts";
+import {
+  type CheckpointFs,
+  isBetter,
+  readCheckpointState,
+  saveCheckpoint,
+  startingCheckpoint,
+  type TrainerState,
+} from "./checkpoint.ts";
+import { attachLora, type Trainable, trainAll } from "./lora_setup.ts";
+import { type EvalResult, evaluate, shiftLabels } from "./evaluate.ts";
+import { isSeedModel, materializeModel } from "./default_model.ts";
+import {
+  clock,
+  copyModelFiles,
+  type LogEntry,
+  readTrainable,
+  writeLog,
+  writeTrainable,
+} from "./trainer_io.ts";
+
+/** What the trainer needs from its host (the CLI, a test). */
+export interface TrainerHost {
+  fs: CheckpointFs;
+  /** Human-readable lines (resume messages, eval results). */
+  info?: (line: string) => void;
+  /** After every recorded step (host side; the GPU may still be behind). */
+  onStep?: (step: number, total: number) => void;
+  /** After every log read-back. */
+  onLog?: (e: LogEntry) => void;
+  /** Renders the loss curve PNG (src/train/loss_plot.ts); skipped when absent. */
+  plot?: (history: LogEntry[]) => Promise<Uint8Array>;
+}
+
+/** Per-step values read back from the GPU. */
+export interface StepRecord {
+  step: number;
+  loss: number;
+  gradNorm: number;
+  lr: number;
+}
+
+/** One step's host-side bookkeeping until its losses are read back. */
+interface Pending {
+  step: number;
+  lr: number;
+  weights: number[];
+  tokens: number;
+  epoch: number;
+}
+
+export class Trainer {
+  readonly steps: StepRecord[] = [];
+  readonly history: LogEntry[] = [];
+  state: TrainerState = {
+    global_step: 0,
+    epoch: 0,
+    scheduler_step: 0,
+    rng_state: {},
+    data_position: { epoch: 0, index: 0 },
+    best_metric: null,
+    best_model_checkpoint: null,
+    log_history: [],
+  };
+  #pending: Pending[] = [];
+  #lossLog: Tensor;
+  #normLog: Tensor;
+  #t0 = performance.now();
+  #stepsAtStart = 0;
+
+  private constructor(
+    readonly cfg: TrainConfig,
+    readonly host: TrainerHost,
+    readonly baseDir: string,
+    readonly model: LlamaModel,
+    readonly tokenizer: HfTokenizer,
+    readonly trainable: Trainable,
+    readonly opt: AdamW,
+    readonly schedule: Schedule,
+    readonly loader: ShardLoader,
+    readonly validation: SplitReader | null,
+    readonly rng: Rng,
+  ) {
+    const ga = cfg.gradient_accumulation_steps;
+    this.#lossLog = Tensor.zeros(model.gpu, [cfg.logging_steps * ga], "f32", { persistent: true });
+    this.#normLog = Tensor.zeros(model.gpu, [cfg.logging_steps], "f32", { persistent: true });
+  }
+
+  /**
+   * Loads the model, prepares the data shards, attaches adapters and restores a checkpoint when one
+   * is to be resumed.
+   *
+   * @example
+   * const trainer = await Trainer.create(gpu, await loadConfig(denoFs, "config/default.yaml"), { fs });
+   * await trainer.train();
+   */
+  static async create(gpu: Gpu, cfg: TrainConfig, host: TrainerHost): Promise<Trainer> {
+    const fs = host.fs;
+    const start = await startingCheckpoint(fs, cfg.output_dir, cfg);
+    if (start.message) host.info?.(start.message);
+    await saveResolvedConfig(fs, cfg);
+    let baseDir = cfg.model_name_or_path;
+    if (!(await fs.exists(baseDir))) throw new Error(`model_name_or_path: ${baseDir} does not exist`);
+    if ((await isSeedModel(fs, baseDir)) && !(await fs.exists(fs.join(baseDir, "model.safetensors")))) {
+      baseDir = await materializeModel(fs, baseDir, fs.join(cfg.output_dir, "base_model"));
+      host.info?.(`weights of ${cfg.model_name_or_path} drawn from its seed into ${baseDir}`);
+    }
+    const tokenizer = await HfTokenizer.load(fs, baseDir);
+    const template = getTemplate(cfg.template);
+    const data = await prepareSft(fs, {
+      ...sftDataOptions(cfg),
+      template,
+      tokenizer,
+      tokenizerFingerprint: await tokenizerFingerprint(fs, baseDir),
+    });
+    const full = cfg.finetuning_type === "full";
+    const model = await loadModel(gpu, fs, baseDir, full ? { dtype: "f32" } : {});
+    const rng = new Rng(cfg.seed);
+    const trainable = full ? trainAll(model) : attachLora(model, {
+      rank: cfg.lora_rank,
+      alpha: cfg.lora_alpha,
+      dropout: cfg.lora_dropout,
+      target: cfg.lora_target,
+      rslora: cfg.use_rslora,
+    }, rng);
+    const opt = new AdamW([...trainable.params.values()], {
+      lr: cfg.learning_rate,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: cfg.weight_decay,
+      maxGradNorm: cfg.max_grad_norm,
+    });
+    const train = await SplitReader.open(fs, data.dir, "train");
+    const pad = tokenizer.specialTokens.get("<|pad|>") ?? tokenizer.eosTokenIds[0] ?? 0;
+    const loader = new ShardLoader(train, {
+      batchSize: cfg.per_device_train_batch_size,
+      seed: cfg.seed,
+      padId: pad,
+    });
+    const total = totalTrainingSteps({
+      maxSteps: cfg.max_steps,
+      epochs: cfg.num_train_epochs,
+      batchesPerEpoch: Math.ceil(train.rows / cfg.per_device_train_batch_size),
+      gradientAccumulationSteps: cfg.gradient_accumulation_steps,
+    });
+    const schedule = makeSchedule({
+      type: cfg.lr_scheduler_type,
+      baseLr: cfg.learning_rate,
+      totalSteps: total,
+      warmupSteps: cfg.warmup_steps,
+      warmupRatio: cfg.warmup_ratio,
+    });
+    const validation = data.index.splits.validation
+      ? await SplitReader.open(fs, data.dir, "validation")
+      : null;
+    const t = new Trainer(
+      cfg,
+      host,
+      baseDir,
+      model,
+      tokenizer,
+      trainable,
+      opt,
+      schedule,
+      loader,
+      validation,
+      rng,
+    );
+    if (start.checkpoint) await t.#resume(start.checkpoint);
+    return t;
+  }
+
+  async #resume(dir: string): Promise<void> {
+    const s = await readCheckpointState(this.host.fs, dir);
+    await readTrainable(this.host.fs, dir, this.trainable, this.opt);
+    this.opt.stepCount = s.scheduler_step;
+    const rs = s.rng_state.dropout as [number, number | null] | undefined;
+    if (rs) this.rng.setState(rs);
+    this.loader.seek(s.data_position);
+    this.state = s;
+    this.history.push(...(s.log_history as unknown as LogEntry[]));
+    this.#stepsAtStart = s.global_step;
+  }
+
+  /**
+   * Records one optimizer step over `micro` (gradient_accumulation_steps batches): forward, loss,
+   * backward seeded with each batch's token share, AdamW with the scheduled learning rate. Returns the
+   * number of tokens (non-padding) processed. No readback.
+   */
+  trainStep(micro: Batch[]): number {
+    const gpu = this.model.gpu, C = this.model.config.hiddenSize;
+    const slot = this.#pending.length;
+    const shifted = micro.map((b) => shiftLabels(b.labels, b.rows, b.seqLen));
+    const counts = shifted.map((l) => l.reduce((n, x) => n + (x === -100 ? 0 : 1), 0));
+    const total = Math.max(1, counts.reduce((a, b) => a + b, 0));
+    const ga = this.cfg.gradient_accumulation_steps;
+    micro.forEach((b, i) => {
+      const seed = this.rng.int(2 ** 31);
+      tidy(() => {
+        const ids = Tensor.from(gpu, b.inputIds, [b.rows, b.seqLen], "i32");
+        const pos = Tensor.from(gpu, b.positionIds, [b.rows, b.seqLen], "i32");
+        const labels = Tensor.from(gpu, shifted[i], [b.rows * b.seqLen], "i32");
+        const hidden = this.model.forward(ids, pos, { seed });
+        const normed = reshape(rmsNorm(hidden, this.model.norm, this.model.config.rmsNormEps), [
+          b.rows * b.seqLen,
+          C,
+        ]);
+        const loss = lmHeadCrossEntropy(normed, this.model.lmHead, labels);
+        backward(loss, Tensor.from(gpu, [counts[i] / total], [1]));
+        gpu.copy(loss.buffer, 0, this.#lossLog.buffer, (slot * ga + i) * 4, 4);
+      });
+    });
+    const lr = this.schedule.lr(this.opt.stepCount);
+    this.opt.step(lr);
+    if (this.opt.gradNormSq) gpu.copy(this.opt.gradNormSq.buffer, 0, this.#normLog.buffer, slot * 4, 4);
+    this.opt.zeroGrad();
+    const last = micro[micro.length - 1];
+    const pos = this.loader.position;
+    this.#pending.push({
+      step: ++this.state.global_step,
+      lr,
+      weights: counts.map((c) => c / total),
+      tokens: micro.reduce((n, b) => n + b.inputIds.length, 0),
+      epoch: pos.epoch + (last.lastInEpoch ? 1 : pos.index / this.loader.reader.rows),
+    });
+    this.state.epoch = this.#pending[this.#pending.length - 1].epoch;
+    return this.#pending[slot].tokens;
+  }
+
+  /** Reads back the pending steps' losses and gradient norms (one readMany) and logs them. */
+  async #flushLog(): Promise<void> {
+    if (!this.#pending.length) return;
+    const ga = this.cfg.gradient_accumulation_steps, n = this.#pending.length;
+    const [lb, nb] = await this.model.gpu.readMany([
+      { buffer: this.#lossLog.buffer, size: n * ga * 4 },
+      { buffer: this.#normLog.buffer, size: n * 4 },
+    ]);
+    const losses = new Float32Array(lb), norms = new Float32Array(nb);
+    let sum = 0, tokens = 0;
+    this.#pending.forEach((p, k) => {
+      const loss = p.weights.reduce((a, w, i) => a + w * losses[k * ga + i], 0);
+      this.steps.push({ step: p.step, loss, gradNorm: Math.sqrt(norms[k]), lr: p.lr });
+      sum += loss;
+      tokens += p.tokens;
+    });
+    const last = this.#pending[n - 1];
+    const elapsed = (performance.now() - this.#t0) / 1000;
+    const done = last.step - this.#stepsAtStart, total = this.schedule.total;
+    const entry: LogEntry = {
+      current_steps: last.step,
+      total_steps: total,
+      loss: round(sum / n),
+      grad_norm: round(this.steps[this.steps.length - 1].gradNorm),
+      lr: last.lr,
+      epoch: round(last.epoch, 4),
+      percentage: round((100 * last.step) / total, 2),
+      elapsed_time: clock(elapsed),
+      remaining_time: clock(done > 0 ? (elapsed / done) * (total - last.step) : 0),
+      tokens_per_second: Math.round(tokens / Math.max(1e-9, (performance.now() - this.#tLog) / 1000)),
+    };
+    this.#tLog = performance.now();
+    this.#pending = [];
+    this.#record(entry);
+  }
+  #tLog = performance.now();
+
+  #record(e: LogEntry): void {
+    this.history.push(e);
+    this.host.onLog?.(e);
+  }
+
+  /** Runs evaluation (dropout off) and updates the best metric; returns the metrics. */
+  async evaluate(): Promise<EvalResult | null> {
+    if (!this.validation || this.cfg.do_eval === false || this.cfg.eval_strategy === "no") return null;
+    const saved = [...this.trainable.adapters.values()].map((a) => [a, a.dropout] as const);
+    for (const [a] of saved) a.dropout = 0;
+    try {
+      const r = await evaluate(this.model, this.validation, {
+        batchSize: this.cfg.per_device_eval_batch_size,
+        decoder: this.tokenizer,
+        eosTokenIds: stopTokenIds(getTemplate(this.cfg.template), this.tokenizer),
+        diagnosis: "auto",
+      });
+      const step = this.state.global_step, total = this.schedule.total;
+      const elapsed = (performance.now() - this.#t0) / 1000;
+      this.#record({
+        current_steps: step,
+        total_steps: total,
+        epoch: round(this.state.epoch, 4),
+        percentage: round((100 * step) / total, 2),
+        elapsed_time: clock(elapsed),
+        remaining_time: "",
+        ...Object.fromEntries(Object.entries(r.metrics).map(([k, v]) => [k, round(v)])),
+      });
+      const name = this.cfg.metric_for_best_model;
+      const key = name ? (name.startsWith("eval_") ? name : `eval_${name}`) : null;
+      if (
+        key && key in r.metrics &&
+        isBetter(key, r.metrics[key], this.state.best_metric, this.cfg.greater_is_better)
+      ) {
+        this.state.best_metric = r.metrics[key];
+        this.state.best_model_checkpoint = this.host.fs.join(this.cfg.output_dir, `checkpoint-${step}`);
+      }
+      return r;
+    } finally {
+      for (const [a, p] of saved) a.dropout = p;
+    }
+  }
+
+  /** Writes checkpoint-<global_step> atomically (weights, moments, RNG, data position, history). */
+  async saveCheckpoint(): Promise<string> {
+    await this.#flushLog();
+    this.state.scheduler_step = this.opt.stepCount;
+    this.state.rng_state = { dropout: this.rng.state() };
+    this.state.data_position = this.loader.position;
+    this.state.log_history = this.history as unknown as Record<string, unknown>[];
+    const fs = this.host.fs;
+    return await saveCheckpoint(fs, this.cfg.output_dir, {
+      state: this.state,
+      saveTotalLimit: this.cfg.save_total_limit,
+      write: async (dir) => {
+        await writeTrainable(fs, dir, this.trainable, this.#saveOpts(true));
+        await copyModelFiles(fs, this.baseDir, dir, this.trainable.kind === "full");
+      },
+    });
+  }
+
+  #saveOpts(withOpt: boolean) {
+    return { baseModel: this.cfg.model_name_or_path, model: this.model, opt: withOpt ? this.opt : undefined };
+  }
+
+  /**
+   * The loop: steps until the schedule's total, logging / evaluating / saving on their step counts,
+   * then the final adapter (or model), tokenizer files, logs and loss plot in output_dir.
+   * `stopAfter` ends the loop after that global step without the final outputs (a simulated crash).
+   */
+  async train(o: { stopAfter?: number } = {}): Promise<{ steps: StepRecord[]; eval: EvalResult | null }> {
+    const c = this.cfg, fs = this.host.fs, total = this.schedule.total;
+    this.#t0 = this.#tLog = performance.now();
+    while (this.state.global_step < total) {
+      const micro: Batch[] = [];
+      for (let i = 0; i < c.gradient_accumulation_steps; i++) micro.push(await this.loader.next());
+      this.trainStep(micro);
+      const step = this.state.global_step;
+      this.host.onStep?.(step, total);
+      if (this.#pending.length >= c.logging_steps || step === total) await this.#flushLog();
+      if (step % c.eval_steps === 0 && step !== total) await this.evaluate();
+      if (step % c.save_steps === 0) await this.saveCheckpoint();
+      if (o.stopAfter !== undefined && step >= o.stopAfter) {
+        await this.#flushLog();
+        await writeLog(fs, c.output_dir, this.history);
+        return { steps: this.steps, eval: null };
+      }
+    }
+    await this.#flushLog();
+    const final = await this.evaluate();
+    const out = c.output_dir;
+    await writeTrainable(fs, out, this.trainable, this.#saveOpts(false));
+    await copyModelFiles(fs, this.baseDir, out, this.trainable.kind === "full");
+    await writeLog(fs, out, this.history);
+    const seconds = (performance.now() - this.#t0) / 1000;
+    const results = {
+      epoch: this.state.epoch,
+      global_step: this.state.global_step,
+      train_loss: this.steps.length ? this.steps.reduce((a, s) => a + s.loss, 0) / this.steps.length : null,
+      train_runtime: round(seconds, 3),
+      ...(final?.metrics ?? {}),
+    };
+    await fs.writeFile(
+      fs.join(out, "all_results.json"),
+      new TextEncoder().encode(JSON.stringify(results, null, 2)),
+    );
+    if (this.host.plot && c.plot_loss) {
+      await fs.writeFile(fs.join(out, "training_loss.png"), await this.host.plot(this.history));
+    }
+    return { steps: this.steps, eval: final };
+  }
+
+  /** Releases the model, adapters, optimizer state and log buffers. */
+  dispose(): void {
+    this.opt.dispose();
+    this.model.dispose();
+    this.#lossLog.dispose();
+    this.#normLog.dispose();
+  }
+}
+
+function round(x: number, digits = 6): number {
+  return Number(x.toPrecision(digits));
+}
