@@ -147,6 +147,10 @@ export function comparisonTable(models: ComparedModel[]): string {
     const vals = models.map((m) => get(m, c)?.value).filter((v): v is number => v !== undefined);
     return [c, c === "latency_ms" ? Math.min(...vals) : Math.max(...vals)];
   }));
+  // Bold only a strict winner: a tie (e.g. every model at 0) marks nothing.
+  const unique = new Map(
+    cols.map((c) => [c, models.filter((m) => get(m, c)?.value === best.get(c)).length === 1]),
+  );
   const head = `| model | ${
     cols.map((c) => c === "latency_ms" ? "latency (ms)" : c + (c === "accuracy" || c === "f1" ? " (%)" : ""))
       .join(" | ")
@@ -157,7 +161,7 @@ export function comparisonTable(models: ComparedModel[]): string {
       const ci = get(m, c);
       if (!ci) return "–";
       const txt = formatInterval(c, ci);
-      return ci.value === best.get(c) && models.length > 1 ? `**${txt}**` : txt;
+      return ci.value === best.get(c) && unique.get(c) ? `**${txt}**` : txt;
     });
     return `| ${m.name} | ${cells.join(" | ")} |`;
   });

@@ -65,7 +65,16 @@ export function comparisonSpec(models: ModelScores[], opts: { title?: string } =
   const order = models.map((m) => m.name);
   const metricOrder = [...new Set(scores.map((d) => d.metric))];
   const color = { field: "model", type: "nominal", sort: order, title: "model" } as const;
-  const bars = (x: string, xTitle: string, yTitle: string, width: number, extra: object = {}) => ({
+  // The y axis starts at 0 and is never empty (all-zero scores would give a degenerate scale).
+  const top = (ds: PlotDatum[]) => Math.max(1, ...ds.map((d) => Math.max(d.shown, d.shownHigh)));
+  const bars = (
+    x: string,
+    xTitle: string,
+    yTitle: string,
+    width: number,
+    yMax: number,
+    extra: object = {},
+  ) => ({
     width,
     height: 260,
     encoding: { x: { field: x, type: "nominal", title: xTitle, ...extra, axis: { labelAngle: 0 } } },
@@ -74,7 +83,12 @@ export function comparisonSpec(models: ModelScores[], opts: { title?: string } =
         mark: { type: "bar", tooltip: true },
         encoding: {
           ...(x === "metric" ? { xOffset: { field: "model", sort: order } } : {}),
-          y: { field: "shown", type: "quantitative", title: yTitle },
+          y: {
+            field: "shown",
+            type: "quantitative",
+            title: yTitle,
+            scale: { domain: [0, yMax], nice: true },
+          },
           color,
         },
       },
@@ -101,16 +115,24 @@ export function comparisonSpec(models: ModelScores[], opts: { title?: string } =
         ...bars(
           "metric",
           "metric",
-          "score (accuracy and F1 in %; BLEU and ROUGE 0-100)",
+          "score (0-100; accuracy, F1 in %)",
           Math.max(240, 26 * models.length * metricOrder.length),
+          top(scores),
           { sort: metricOrder },
         ),
       },
       {
         data: { name: "latency", values: latency },
-        ...bars("model", "model", "mean latency per request (ms)", Math.max(120, 40 * models.length), {
-          sort: order,
-        }),
+        ...bars(
+          "model",
+          "model",
+          "mean latency per request (ms)",
+          Math.max(120, 40 * models.length),
+          top(latency),
+          {
+            sort: order,
+          },
+        ),
       },
     ],
   } as TopLevelSpec;
