@@ -246,6 +246,15 @@ async function main(): Promise<void> {
   }
   const baseUrl = a["openai-base-url"] ?? Deno.env.get("OPENAI_BASE_URL") ?? "https://api.openai.com/v1";
   const apiKey = a["openai-api-key"] ?? Deno.env.get("OPENAI_API_KEY") ?? "";
+  if (specs.some((s) => s.kind === "openai") && !apiKey && baseUrl.includes("api.openai.com")) {
+    fail("openai: models need a key: set OPENAI_API_KEY or pass --openai-api-key (or --openai-base-url)");
+  }
+  const client = {
+    concurrency: int("concurrency", a.concurrency, 1),
+    requestsPerMinute: int("rpm", a.rpm, 1),
+    maxRetries: int("retries", a.retries, 0),
+  };
+  const dir = out ?? "output/compare";
   const sources: ModelSource[] = [];
   for (const s of specs) {
     if (s.kind === "openai") {
@@ -260,9 +269,7 @@ async function main(): Promise<void> {
               model: s.model,
               name: s.name,
               maxTokens: maxNewTokens,
-              concurrency: int("concurrency", a.concurrency, 1),
-              requestsPerMinute: int("rpm", a.rpm, 1),
-              maxRetries: int("retries", a.retries, 0),
+              ...client,
             }),
           }),
       });
@@ -275,22 +282,20 @@ async function main(): Promise<void> {
       });
     }
   }
+  // Each model's files are written as soon as it is done, so a later failure loses nothing.
   const results = await compareModels(sources, records, {
     ...scoreOpts,
     onProgress: (m, d, n) => progress(m)(d, n),
-  })
-    .catch((e) => fail((e as Error).message));
-  const dir = out ?? "output/compare";
-  for (const m of results) {
-    await writeEvaluation(
-      denoFs,
-      `${dir}/${m.name}`,
-      m.rows,
-      m.scores,
-      evalReport({ model: m.source, ...info }, m.scores, m.rows),
-      { model: m.source, ...info },
-    );
-  }
+    onModelDone: async (m) =>
+      void await writeEvaluation(
+        denoFs,
+        `${dir}/${m.name}`,
+        m.rows,
+        m.scores,
+        evalReport({ model: m.source, ...info }, m.scores, m.rows),
+        { model: m.source, ...info },
+      ),
+  }).catch((e) => fail((e as Error).message));
   const spec = comparisonSpec(results, {
     title: `${testPath}: ${records.length} samples (bars: value; lines: bootstrap 95% interval)`,
   });

@@ -101,7 +101,11 @@ export interface ComparedModel extends ModelScores {
 export async function compareModels(
   sources: ModelSource[],
   records: EvalRecord[],
-  opts: ScoreRowsOptions & { onProgress?: (model: string, done: number, total: number) => void } = {},
+  opts: ScoreRowsOptions & {
+    onProgress?: (model: string, done: number, total: number) => void;
+    /** Called with each model's result as soon as it is scored (write its files there). */
+    onModelDone?: (m: ComparedModel) => void | Promise<void>;
+  } = {},
 ): Promise<ComparedModel[]> {
   if (records.length === 0) throw new Error("compare: there are no test records");
   const out: ComparedModel[] = [];
@@ -116,14 +120,16 @@ export async function compareModels(
       dispose?.();
     }
     const scores = scoreRows(rows, opts);
-    out.push({
+    const m: ComparedModel = {
       name: s.name,
       source: s.source,
       rows,
       scores,
       metrics: scores.metrics,
       latency_ms: scores.latency_ms,
-    });
+    };
+    await opts.onModelDone?.(m);
+    out.push(m);
   }
   return out;
 }
