@@ -1,0 +1,165 @@
+/// <reference lib="dom" />
+/**
+ * The demo page: reads the demo config from the server, starts the worker (web/worker.ts) that hosts
+ * the engine, shows the adapter, load progress, model and LoRA adapter, and streams the answer to the
+ * case form with its speed. All GPU work is in the worker; this thread only updates the DOM.
+ *
+ * URL parameters: `?lang=en`, `?model=NAME&adapter=NAME` (folders under /models/), `?subgroups=0`.
+ * The finished answer's token ids are in `#answer[data-token-ids]` (the browser test reads them).
+ */
+import * as Comlink from "comlink";
+import type { DemoWorkerApi } from "./worker.ts";
+import type { CaseFields, DiagnoseResult, DiagnoseUpdate, LoadProgress } from "./session.ts";
+import { clearModelCache } from "./cached_fs.ts";
+import { EXAMPLES, formatBytes, type Lang, strings } from "./i18n.ts";
+import type { DemoConfig } from "./config.ts";
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const params = new URLSearchParams(location.search);
+let lang: Lang = (params.get("lang") ?? localStorage.getItem("webtune-lang")) === "en" ? "en" : "zh";
+let t = strings(lang);
+
+/** Counts timer ticks: proof the page thread stays free while the worker loads and generates. */
+const heartbeat = { ticks: 0 };
+setInterval(() => heartbeat.ticks++, 20);
+(globalThis as { webtuneDemo?: unknown }).webtuneDemo = heartbeat;
+
+function applyLang(): void {
+  t = strings(lang);
+  document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+  document.title = `webtune · ${t.title}`;
+  for (const el of document.querySelectorAll<HTMLElement>("[data-i18n]")) {
+    const v = t[el.dataset.i18n as keyof typeof t];
+    if (typeof v === "string") el.textContent = v;
+  }
+  $("lang").textContent = t.toggle;
+}
+
+function showError(where: string, e: unknown): void {
+  const el = $("error");
+  el.textContent = where + (e instanceof Error ? e.message : String(e));
+  el.hidden = false;
+}
+
+function progress(p: LoadProgress): void {
+  const bar = $<HTMLProgressElement>("progress");
+  const label = $("progress-label");
+  if (p.phase === "download") {
+    const file = p.path.split("/").pop() ?? p.path;
+    if (p.fromCache) label.textContent = t.fromCache(file, formatBytes(p.total));
+    else label.textContent = t.downloading(file, formatBytes(p.loaded), formatBytes(p.total));
+    if (p.total) bar.value = p.loaded / p.total;
+    else bar.removeAttribute("value");
+  } else {
+    label.textContent = t.uploading(p.done, p.total);
+    bar.value = p.done / p.total;
+  }
+}
+
+function fields(): CaseFields {
+  const v = (id: string) => $<HTMLInputElement | HTMLTextAreaElement>(id).value;
+  return { patient_info: v("patient_info"), symptoms: v("symptoms"), test_results: v("test_results") };
+}
+
+async function main(): Promise<void> {
+  applyLang();
+  $("lang").addEventListener("click", () => {
+    lang = lang === "en" ? "zh" : "en";
+    localStorage.setItem("webtune-lang", lang);
+    applyLang();
+  });
+  $("example").addEventListener("click", () => {
+    for (const [k, v] of Object.entries(EXAMPLES[lang])) $<HTMLInputElement>(k).value = v;
+  });
+  $("clear-cache").addEventListener("click", async () => {
+    await clearModelCache();
+    $("progress-label").textContent = t.cacheCleared;
+  });
+
+  const config: DemoConfig = await (await fetch("config.json")).json();
+  const model = params.get("model") ?? config.model;
+  const adapter = params.has("adapter") ? params.get("adapter") || null : config.adapter;
+  $("model").textContent = model;
+  $("adapter").textContent = adapter ?? t.none;
+
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  const api = Comlink.wrap<DemoWorkerApi>(worker);
+  $("gpu").textContent = t.starting;
+  try {
+    const g = await api.init({ subgroups: params.get("subgroups") !== "0" });
+    const parts = [`${g.adapter}${g.vendor ? ` (${g.vendor})` : ""}`, g.f16 ? t.weightsF16 : t.weightsF32];
+    if (g.subgroups) parts.push(t.subgroups);
+    $("gpu").textContent = parts.join(" · ");
+  } catch (e) {
+    $("gpu").textContent = "—";
+    const banner = $("nogpu");
+    banner.textContent = e instanceof Error ? e.message : String(e);
+    banner.hidden = false;
+    document.body.dataset.state = "no-webgpu";
+    return;
+  }
+
+  try {
+    const info = await api.load(
+      { modelsUrl: new URL(config.modelsUrl, location.href).href, model, adapter, versions: config.versions },
+      Comlink.proxy(progress),
+    );
+    $("model").textContent =
+      `${info.model} (${info.modelType}, ${info.layers} × ${info.hidden}, ${info.dtype}, vocab ${info.vocab})`;
+    $("adapter").textContent = info.adapter ?? t.none;
+    $<HTMLProgressElement>("progress").value = 1;
+    $("progress-label").textContent = t.ready(
+      info.loadMs,
+      formatBytes(info.networkBytes),
+      formatBytes(info.cachedBytes),
+    );
+    document.body.dataset.downloaded = JSON.stringify(info.downloaded);
+  } catch (e) {
+    showError(t.loadFailed, e);
+    document.body.dataset.state = "load-failed";
+    return;
+  }
+
+  const submit = $<HTMLButtonElement>("submit"), stop = $<HTMLButtonElement>("stop");
+  submit.disabled = false;
+  document.body.dataset.state = "ready";
+  stop.addEventListener("click", () => void api.stop());
+  $<HTMLFormElement>("case").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const answer = $("answer"), speed = $("speed");
+    answer.textContent = "";
+    answer.dataset.state = "running";
+    delete answer.dataset.tokenIds;
+    $("error").hidden = true;
+    speed.textContent = t.generating;
+    submit.disabled = true;
+    stop.disabled = false;
+    try {
+      const max = Number($<HTMLInputElement>("max_tokens").value) || config.maxNewTokens;
+      const r: DiagnoseResult = await api.diagnose(
+        fields(),
+        { maxNewTokens: max },
+        Comlink.proxy((u: DiagnoseUpdate) => {
+          answer.textContent += u.text;
+          speed.textContent = `${t.generating} ${t.speed(u.tokensPerSecond, u.tokens)}`;
+        }),
+      );
+      answer.textContent = r.text;
+      answer.dataset.tokenIds = JSON.stringify(r.tokenIds);
+      answer.dataset.promptIds = JSON.stringify(r.promptIds);
+      answer.dataset.finish = r.finishReason;
+      const tps = r.tokensPerSecond ?? 0;
+      speed.textContent = `${t.speed(tps, r.tokenIds.length)} · ${t.finish[r.finishReason]}` +
+        (r.stats ? ` · TTFT ${r.stats.timeToFirstTokenMs.toFixed(0)} ms` : "");
+      answer.dataset.state = "done";
+    } catch (e) {
+      showError(t.failed, e);
+      answer.dataset.state = "failed";
+    } finally {
+      submit.disabled = false;
+      stop.disabled = true;
+    }
+  });
+}
+
+main().catch((e) => showError("", e));
