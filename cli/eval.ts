@@ -37,6 +37,20 @@ const FONT_CANDIDATES: [string, string][] = [
   ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVu Sans"],
   ["/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf", "Liberation Sans"],
 ];
+/** Loaded too when present, so Chinese model names are drawn (resvg falls back per glyph). */
+const CJK_FALLBACKS = [
+  "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+  "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+  "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+];
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -229,13 +243,7 @@ async function main(): Promise<void> {
     fonts.push(await Deno.readFile(f).catch((e) => fail(`--font ${f}: ${(e as Error).message}`)));
   }
   if (!fonts.length) {
-    const found = FONT_CANDIDATES.find(([p]) => {
-      try {
-        return Deno.statSync(p).isFile;
-      } catch {
-        return false;
-      }
-    });
+    const found = FONT_CANDIDATES.find(([p]) => isFile(p));
     if (!found) {
       fail(
         "comparison.png needs a font: install fonts-dejavu-core, or pass --font FILE.ttf --font-family NAME",
@@ -243,6 +251,7 @@ async function main(): Promise<void> {
     }
     fonts.push(await Deno.readFile(found[0]));
     family ??= found[1];
+    for (const f of CJK_FALLBACKS.filter(isFile)) fonts.push(await Deno.readFile(f));
   }
   const baseUrl = a["openai-base-url"] ?? Deno.env.get("OPENAI_BASE_URL") ?? "https://api.openai.com/v1";
   const apiKey = a["openai-api-key"] ?? Deno.env.get("OPENAI_API_KEY") ?? "";
