@@ -17,12 +17,10 @@ import { parseArgs } from "node:util";
 import { createGpu, type Gpu } from "../src/gpu/mod.ts";
 import { openModel } from "../src/engine/open.ts";
 import { getTemplate } from "../src/data/templates.ts";
-import { readRecords } from "../src/data/formats.ts";
 import { loadConfig } from "../src/train/config.ts";
 import { enginePredictor, generatePredictions, METRIC_NAMES, scoreRows } from "../src/eval/evaluator.ts";
-import { sampleRecords, toEvalRecords } from "../src/eval/records.ts";
-import { openaiPredictor } from "../src/eval/openai_client.ts";
-import { compareModels, type ModelSource, parseModelList, resolveLocal } from "../src/eval/compare.ts";
+import { loadTestRecords, sampleRecords, toEvalRecords } from "../src/eval/records.ts";
+import { compareModels, modelSources, parseModelList } from "../src/eval/compare.ts";
 import { comparisonReport, evalReport, writeEvaluation } from "../src/eval/report.ts";
 import { comparisonSpec, initPlotRenderer, renderPlot } from "../src/eval/plot.ts";
 import type { MetricName } from "../src/eval/metrics/mod.ts";
@@ -71,33 +69,6 @@ const progress = (what: string) => (done: number, total: number) => {
     );
   } else if (done === total) console.error(`${what}: ${done}/${total}`);
 };
-
-/** A file path, or a dataset name registered in <datasetDir>/dataset_info.json. */
-async function resolveTest(test: string, datasetDir: string): Promise<string> {
-  if (await denoFs.exists(test)) return test;
-  const info = `${datasetDir}/dataset_info.json`;
-  if (await denoFs.exists(info)) {
-    const entry = JSON.parse(await Deno.readTextFile(info))[test];
-    if (entry?.file_name) return `${datasetDir}/${entry.file_name}`;
-  }
-  fail(`--test ${test}: no such file, and no dataset of that name in ${info}`);
-}
-
-async function loadTest(path: string): Promise<unknown[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    fail(`--test ${path}: ${(e as Error).message}`);
-  }
-  try {
-    const { records, broken } = readRecords(text);
-    if (broken.length) fail(`${path}: ${broken[0].where}: ${broken[0].message}`);
-    return records.map((r) => r.value);
-  } catch (e) {
-    fail(`${path}: ${(e as Error).message}`);
-  }
-}
 
 async function main(): Promise<void> {
   const compare = Deno.args[0] === "compare";
@@ -180,8 +151,8 @@ async function main(): Promise<void> {
   } catch (e) {
     fail(`--template: ${(e as Error).message}`);
   }
-  const testPath = await resolveTest(test, datasetDir);
-  const all = await loadTest(testPath);
+  const { path: testPath, records: all } = await loadTestRecords(denoFs, test, datasetDir)
+    .catch((e) => fail((e as Error).message));
   let records;
   try {
     records = sampleRecords(toEvalRecords(tmpl, all), numSamples, seed);
@@ -264,33 +235,11 @@ async function main(): Promise<void> {
     maxRetries: int("retries", a.retries, 0),
   };
   const dir = out ?? "output/compare";
-  const sources: ModelSource[] = [];
-  for (const s of specs) {
-    if (s.kind === "openai") {
-      sources.push({
-        name: s.name,
-        source: `openai:${s.model} at ${baseUrl}`,
-        open: () =>
-          Promise.resolve({
-            predictor: openaiPredictor({
-              baseUrl,
-              apiKey,
-              model: s.model,
-              name: s.name,
-              maxTokens: maxNewTokens,
-              ...client,
-            }),
-          }),
-      });
-    } else {
-      const r = await resolveLocal(denoFs, s, a.base).catch((e) => fail((e as Error).message));
-      sources.push({
-        name: s.name,
-        source: r.adapter ? `${r.model} + ${r.adapter}` : r.model,
-        open: () => openLocal(s.name, r.model, r.adapter),
-      });
-    }
-  }
+  const sources = await modelSources(denoFs, specs, {
+    base: a.base,
+    openai: { baseUrl, apiKey, maxTokens: maxNewTokens, ...client },
+    openLocal,
+  }).catch((e) => fail((e as Error).message));
   // Each model's files are written as soon as it is done, so a later failure loses nothing.
   const results = await compareModels(sources, records, {
     ...scoreOpts,

@@ -14,6 +14,7 @@ import {
   type ScoreRowsOptions,
 } from "./evaluator.ts";
 import type { EvalRecord } from "./records.ts";
+import { openaiPredictor, type OpenAIPredictorOptions } from "./openai_client.ts";
 import type { ModelScores } from "./plot.ts";
 
 /** One `name=spec` entry of `--models`. */
@@ -85,6 +86,40 @@ export interface ModelSource {
   /** What it is, for the report ("models/x + output/lora", "openai:gpt-4o"). */
   source: string;
   open(): Promise<{ predictor: Predictor; dispose?: () => void }>;
+}
+
+/**
+ * The sources of parsed `--models`: `openai:` entries through {@link openaiPredictor} with the shared
+ * endpoint options, local folders (adapters resolved by {@link resolveLocal}) through `openLocal`.
+ */
+export async function modelSources(
+  fs: FileSystem,
+  specs: ModelSpec[],
+  opts: {
+    base?: string;
+    openai: Omit<OpenAIPredictorOptions, "model" | "name">;
+    openLocal: (name: string, model: string, adapter?: string) => ReturnType<ModelSource["open"]>;
+  },
+): Promise<ModelSource[]> {
+  const out: ModelSource[] = [];
+  for (const s of specs) {
+    if (s.kind === "openai") {
+      const predictor = openaiPredictor({ ...opts.openai, model: s.model, name: s.name });
+      out.push({
+        name: s.name,
+        source: `openai:${s.model} at ${opts.openai.baseUrl}`,
+        open: () => Promise.resolve({ predictor }),
+      });
+    } else {
+      const r = await resolveLocal(fs, s, opts.base);
+      out.push({
+        name: s.name,
+        source: r.adapter ? `${r.model} + ${r.adapter}` : r.model,
+        open: () => opts.openLocal(s.name, r.model, r.adapter),
+      });
+    }
+  }
+  return out;
 }
 
 /** A compared model: its predictions and scores. */

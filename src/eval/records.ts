@@ -9,6 +9,8 @@ import { medicalAliasTable } from "../data/kg_bundled.ts";
 import type { AliasTable } from "./diagnosis.ts";
 import { extractDiagnoses } from "./diagnosis.ts";
 import { mulberry32 } from "./metrics/bootstrap.ts";
+import { readRecords } from "../data/formats.ts";
+import type { FileSystem } from "../io/fs.ts";
 
 /** One test case, ready for any predictor. */
 export interface EvalRecord {
@@ -94,4 +96,43 @@ export function diagnosisAliases(extra?: AliasTable): AliasTable {
   for (const id of new Set(t.values())) t.set(id, id);
   for (const [k, v] of extra ?? []) t.set(k, v);
   return t;
+}
+
+/**
+ * Reads a test set: `test` is a file (JSON array or JSON Lines) or a dataset name registered in
+ * `<datasetDir>/dataset_info.json`. Errors name the file and the line.
+ * @example const { path, records } = await loadTestRecords(denoFs, "medical_default_test", "data");
+ */
+export async function loadTestRecords(
+  fs: Pick<FileSystem, "exists" | "readText" | "join">,
+  test: string,
+  datasetDir = "data",
+): Promise<{ path: string; records: unknown[] }> {
+  let path = test;
+  if (!(await fs.exists(test))) {
+    const info = fs.join(datasetDir, "dataset_info.json");
+    let entry: { file_name?: unknown } | undefined;
+    if (await fs.exists(info)) {
+      try {
+        entry = JSON.parse(await fs.readText(info))[test];
+      } catch (e) {
+        throw new Error(`${info}: ${(e as Error).message}`);
+      }
+    }
+    if (typeof entry?.file_name !== "string") {
+      throw new Error(`--test ${test}: no such file, and no dataset of that name in ${info}`);
+    }
+    path = fs.join(datasetDir, entry.file_name);
+  }
+  const text = await fs.readText(path).catch((e) => {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  });
+  let read;
+  try {
+    read = readRecords(text);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+  if (read.broken.length) throw new Error(`${path}: ${read.broken[0].where}: ${read.broken[0].message}`);
+  return { path, records: read.records.map((r) => r.value) };
 }

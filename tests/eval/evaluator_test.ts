@@ -3,7 +3,7 @@
  * with per-disease breakdown, evaluateDiagnosisAccuracy with a scripted engine (exact accuracy) and
  * with the tiny llama through our engine (the predictions equal a direct greedy generate()).
  */
-import { assert, assertEquals, assertThrows } from "../assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { testGpu } from "../util.ts";
 import { TESTDATA } from "../model/golden.ts";
 import { denoFs } from "../../cli/deno_fs.ts";
@@ -16,7 +16,8 @@ import {
   generatePredictions,
   scoreRows,
 } from "../../src/eval/evaluator.ts";
-import { diagnosisAliases, sampleRecords, toEvalRecords } from "../../src/eval/records.ts";
+import { diagnosisAliases, loadTestRecords, sampleRecords, toEvalRecords } from "../../src/eval/records.ts";
+import { memoryFs } from "../../src/io/fs.ts";
 
 const TEST = JSON.parse(Deno.readTextFileSync(new URL("../../data/default/test.json", import.meta.url)));
 const medical = getTemplate("medical_inquiry");
@@ -233,4 +234,23 @@ Deno.test("deno task eval --config: model, adapter (output_dir), eval_dataset, t
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("loadTestRecords: a file (JSON or JSONL) or a dataset_info.json name; errors name the line", async () => {
+  const fs = memoryFs({
+    "d/dataset_info.json": JSON.stringify({ t: { file_name: "sub/t.jsonl" } }),
+    "d/sub/t.jsonl": '{"instruction":"a","output":"b"}\n\n{"instruction":"c","output":"d"}\n',
+    "x.json": '[{"instruction":"a","output":"b"}]',
+    "bad.jsonl": '{"instruction":"a","output":"b"}\n{oops\n',
+  });
+  assertEquals(await loadTestRecords(fs, "t", "d"), {
+    path: "d/sub/t.jsonl",
+    records: [{ instruction: "a", output: "b" }, { instruction: "c", output: "d" }],
+  });
+  assertEquals((await loadTestRecords(fs, "x.json", "d")).records.length, 1);
+  await assertRejects(() => loadTestRecords(fs, "bad.jsonl", "d"), /bad\.jsonl: line 2: not valid JSON/);
+  await assertRejects(
+    () => loadTestRecords(fs, "nope", "d"),
+    /no dataset of that name in d\/dataset_info\.json/,
+  );
 });
