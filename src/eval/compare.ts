@@ -112,6 +112,12 @@ export async function modelSources(
       });
     } else {
       const r = await resolveLocal(fs, s, opts.base);
+      // Checked now, not when its turn comes after the other models have run.
+      for (const dir of [r.model, r.adapter]) {
+        if (dir && !(await fs.exists(dir))) {
+          throw new Error(`--models ${s.name}: folder ${dir} does not exist`);
+        }
+      }
       out.push({
         name: s.name,
         source: r.adapter ? `${r.model} + ${r.adapter}` : r.model,

@@ -10,7 +10,7 @@ import { Hono } from "hono";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { TESTDATA } from "../model/golden.ts";
 import { openaiPredictor } from "../../src/eval/openai_client.ts";
-import { parseModelList, resolveLocal } from "../../src/eval/compare.ts";
+import { modelSources, parseModelList, resolveLocal } from "../../src/eval/compare.ts";
 import { memoryFs } from "../../src/io/fs.ts";
 import { comparisonSpec, initPlotRenderer, pngSize, renderPlot } from "../../src/eval/plot.ts";
 import { testGpu } from "../util.ts";
@@ -280,6 +280,17 @@ Deno.test("resolveLocal: an adapter folder finds its base (config, --base), or s
     model: "models/base",
     adapter: "out/lora",
   });
+  const openLocal = () => Promise.reject(new Error("not opened here"));
+  const srcs = await modelSources(fs, parseModelList("a=out/lora,g=openai:gpt-4o"), {
+    openai: { baseUrl: "http://h/v1" },
+    openLocal,
+  });
+  assertEquals(srcs.map((x) => x.source), ["models/base + out/lora", "openai:gpt-4o at http://h/v1"]);
+  await assertRejects(
+    () =>
+      modelSources(fs, parseModelList("a=models/base,b=models/typo"), { openai: { baseUrl: "" }, openLocal }),
+    /--models b: folder models\/typo does not exist/,
+  );
   await assertRejects(
     () => resolveLocal(fs, local("out/orphan")),
     /ours=BASE_DIR\+out\/orphan or pass --base/,
