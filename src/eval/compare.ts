@@ -53,6 +53,7 @@ export function parseModelList(list: string): ModelSpec[] {
  * A local folder that holds a PEFT adapter (adapter_config.json) and no config.json becomes
  * (base, adapter): the base is `base` when given, else the adapter's `base_model_name_or_path`, which
  * must be a local folder.
+ * @example await resolveLocal(denoFs, { name: "ours", kind: "local", model: "output/medical" }) // { model: <base>, adapter: "output/medical" }
  */
 export async function resolveLocal(
   fs: FileSystem,
@@ -91,6 +92,7 @@ export interface ModelSource {
 /**
  * The sources of parsed `--models`: `openai:` entries through {@link openaiPredictor} with the shared
  * endpoint options, local folders (adapters resolved by {@link resolveLocal}) through `openLocal`.
+ * @example const sources = await modelSources(denoFs, parseModelList("ours=output/medical,gpt=openai:gpt-4o"), { openai: { baseUrl, apiKey }, openLocal });
  */
 export async function modelSources(
   fs: FileSystem,
@@ -175,7 +177,10 @@ export async function compareModels(
   return out;
 }
 
-/** "12.34 [10.00, 15.00]" with metrics in [0, 1] shown as percentages. */
+/**
+ * "12.34 [10.00, 15.00]" with metrics in [0, 1] shown as percentages.
+ * @example formatInterval("accuracy", { value: 0.5, low: 0.4, high: 0.6 }) // "50.00 [40.00, 60.00]"
+ */
 export function formatInterval(metric: string, ci: { value: number; low: number; high: number }): string {
   const s = metric === "accuracy" || metric === "f1" ? 100 : 1;
   const f = (x: number) => (x * s).toFixed(2);
@@ -185,6 +190,7 @@ export function formatInterval(metric: string, ci: { value: number; low: number;
 /**
  * The side-by-side table (markdown): one row per model, one column per metric and latency; each cell
  * "value [95% interval]", the best value per column in bold.
+ * @example console.log(comparisonTable(await compareModels(sources, records)));
  */
 export function comparisonTable(models: ComparedModel[]): string {
   const metrics = [...new Set(models.flatMap((m) => Object.keys(m.metrics)))];

@@ -36,7 +36,10 @@ export interface PlotDatum {
 /** Metrics reported in [0, 1]; drawn as percentages next to BLEU/ROUGE (already 0–100). */
 const UNIT_METRICS = new Set(["accuracy", "f1"]);
 
-/** The plotted rows: one per (model, metric), and one per model for latency (metric "latency_ms"). */
+/**
+ * The plotted rows: one per (model, metric), and one per model for latency (metric "latency_ms").
+ * @example plotData(models).scores.find((d) => d.metric === "accuracy")?.shown // accuracy × 100
+ */
 export function plotData(models: ModelScores[]): { scores: PlotDatum[]; latency: PlotDatum[] } {
   const row = (model: string, metric: string, ci: ConfidenceInterval, scale: number): PlotDatum => ({
     model,
@@ -143,6 +146,7 @@ let wasmReady: Promise<void> | null = null;
 /**
  * Loads resvg's WebAssembly once (later calls reuse it). Deno: the bytes of
  * `import.meta.resolve("@resvg/resvg-wasm/index_bg.wasm")`; the browser: `fetch` of that file.
+ * @example await initPlotRenderer(await Deno.readFile(new URL(import.meta.resolve("@resvg/resvg-wasm/index_bg.wasm"))));
  */
 export function initPlotRenderer(wasm: BufferSource | Response | Promise<Response>): Promise<void> {
   return wasmReady ??= initWasm(wasm).catch((e) => {
@@ -192,7 +196,10 @@ export async function renderPlot(
   return out;
 }
 
-/** Width and height from a PNG's IHDR chunk (throws when the bytes are not a PNG). */
+/**
+ * Width and height from a PNG's IHDR chunk (throws when the bytes are not a PNG).
+ * @example pngSize(await Deno.readFile("output/compare/comparison.png")) // { width: 1200, height: … }
+ */
 export function pngSize(png: Uint8Array): { width: number; height: number } {
   const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
   if (png.length < 24 || sig.some((b, i) => png[i] !== b)) throw new Error("not a PNG file");

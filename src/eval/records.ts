@@ -90,6 +90,7 @@ export function sampleRecords<T>(records: T[], n: number | undefined, seed = 0):
 /**
  * The alias table for diagnosis accuracy: every name and alias of the bundled knowledge graph, plus
  * each disease id mapped to itself (so a `disease_id` label resolves exactly).
+ * @example diagnosisAliases().get("渐冻症") // "als"; diagnosisAliases().get("als") // "als"
  */
 export function diagnosisAliases(extra?: AliasTable): AliasTable {
   const t = medicalAliasTable();

@@ -95,7 +95,10 @@ export function evalReport(info: EvalRunInfo, scores: EvalScores, rows: Predicti
   return lines.join("\n") + "\n";
 }
 
-/** The comparison report: the table, the figure, and accuracy per disease for every model. */
+/**
+ * The comparison report: the table, the figure, and accuracy per disease for every model.
+ * @example await Deno.writeTextFile("out/comparison.md", comparisonReport(results, { test, template, samples: 72, total: 72 }));
+ */
 export function comparisonReport(
   models: ComparedModel[],
   info: { test: string; template: string; samples: number; total: number; seed?: number },
@@ -154,6 +157,7 @@ export interface OutputFs {
  * Writes `generated_predictions.jsonl` (one row per line), `metrics.json` (metrics with intervals,
  * latency, sample count, reference accuracy, `extra`), `per_disease.json` and `report.md` into `dir`;
  * returns the paths.
+ * @example await writeEvaluation(denoFs, "output/eval", rows, scoreRows(rows), evalReport(info, scores, rows));
  */
 export async function writeEvaluation(
   fs: OutputFs,
