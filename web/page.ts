@@ -50,9 +50,12 @@ function progress(p: LoadProgress): void {
     else label.textContent = t.downloading(file, formatBytes(p.loaded), formatBytes(p.total));
     if (p.total) bar.value = p.loaded / p.total;
     else bar.removeAttribute("value");
-  } else {
+  } else if (p.phase === "upload") {
     label.textContent = t.uploading(p.done, p.total);
     bar.value = p.done / p.total;
+  } else {
+    label.textContent = t.warmup;
+    bar.removeAttribute("value");
   }
 }
 
@@ -87,8 +90,9 @@ async function main(): Promise<void> {
   $("gpu").textContent = t.starting;
   try {
     const g = await api.init({ subgroups: params.get("subgroups") !== "0" });
-    const parts = [`${g.adapter}${g.vendor ? ` (${g.vendor})` : ""}`, g.f16 ? t.weightsF16 : t.weightsF32];
+    const parts = [g.adapter, g.f16 ? t.weightsF16 : t.weightsF32];
     if (g.subgroups) parts.push(t.subgroups);
+    if (g.fallback) parts.push(t.fallback);
     $("gpu").textContent = parts.join(" · ");
   } catch (e) {
     $("gpu").textContent = "—";

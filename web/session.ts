@@ -41,14 +41,17 @@ export interface LoadSpec {
   adapter?: string | null;
   /** Per-folder fingerprints from the server (cache keys change when a folder's files change). */
   versions?: Record<string, string>;
-  /** Test hook: use no Cache API (files kept in memory). */
+  /** Cache API bucket (default "webtune-models"); tests use their own. */
+  cacheName?: string;
+  /** Use no Cache API (files kept in memory for this load). */
   noCache?: boolean;
 }
 
 /** Load progress: file bytes while downloading, tensors while uploading to the GPU. */
 export type LoadProgress =
   | ({ phase: "download" } & DownloadProgress)
-  | { phase: "upload"; done: number; total: number };
+  | { phase: "upload"; done: number; total: number }
+  | { phase: "warmup" };
 
 /** The opened model, as the page shows it. */
 export interface LoadedInfo {
@@ -122,7 +125,7 @@ export class DemoSession {
     }
     const i = this.#gpu.info;
     return {
-      adapter: i.description,
+      adapter: await adapterName(i.description),
       vendor: i.vendor,
       f16: i.f16,
       subgroups: i.subgroups,
@@ -139,6 +142,7 @@ export class DemoSession {
     const t0 = performance.now();
     const fs = cachedHttpFs(spec.modelsUrl, {
       version: spec.versions,
+      cacheName: spec.cacheName,
       caches: spec.noCache ? null : undefined,
       onDownload: (p) => onProgress?.({ phase: "download", ...p }),
     });
@@ -146,6 +150,11 @@ export class DemoSession {
       adapter: spec.adapter ?? undefined,
       onProgress: (done, total) => onProgress?.({ phase: "upload", done, total }),
     });
+    // Build the pipelines now (one short greedy run through prefill and a decode chunk): compiling them
+    // is most of a first answer's time on a software adapter, and belongs to "loading".
+    onProgress?.({ phase: "warmup" });
+    const bos = m.tokenizer.bosTokenId ?? m.tokenizer.encode("a", { addSpecialTokens: false })[0] ?? 0;
+    await m.engine.generate({ prompts: [[bos]], maxNewTokens: 3, ignoreEos: true, sampling: m.defaults });
     this.#opened = m;
     const c = m.model.config;
     return {
@@ -246,6 +255,17 @@ export class DemoSession {
     this.#gpu?.device.destroy();
     this.#gpu = null;
   }
+}
+
+/**
+ * A readable adapter name: Chromium hides `description` (and often `device`) from pages, so fall back to
+ * vendor + architecture ("google swiftshader").
+ */
+async function adapterName(description: string): Promise<string> {
+  if (description && description !== "unknown adapter") return description;
+  const info = (await navigator.gpu.requestAdapter())?.info;
+  const name = [info?.vendor, info?.architecture, info?.device].filter((x) => x).join(" ");
+  return name || description;
 }
 
 /**
