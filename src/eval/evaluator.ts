@@ -3,8 +3,9 @@
  * over test records, then score the predictions with bootstrap intervals, per disease as well.
  *
  * Latency: each prediction carries the wall time of the request that produced it (for our engine one
- * batched generate() call, so every row of a batch has the batch's time; for an endpoint one HTTP
- * call, retries included). It is what a caller waits for an answer at that batch size.
+ * batched generate() call, so every row of a batch has the batch's time; for an endpoint its successful
+ * HTTP call, without rate-limit waits or failed attempts). It is what a caller waits for an answer at
+ * that batch size / concurrency.
  * @module
  */
 import type { Engine } from "../engine/types.ts";

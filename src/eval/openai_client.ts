@@ -3,7 +3,8 @@
  * server, our own server): `POST {baseUrl}/chat/completions` with `{ model, messages, temperature: 0,
  * max_tokens }`, bearer key. Requests run `concurrency` at a time; starts are spaced to stay under
  * `requestsPerMinute`; 429, 5xx, timeouts and network errors are retried with exponential backoff
- * (honouring `Retry-After`); other 4xx fail at once with the server's message.
+ * (honouring `Retry-After`); other 4xx fail at once with the server's message. A prediction's latency
+ * is its successful HTTP call (rate-limit waits and failed attempts left out).
  * @module
  */
 import type { Message } from "../data/templates.ts";
@@ -60,8 +61,9 @@ export function openaiPredictor(opts: OpenAIPredictorOptions): Predictor {
     if (at > now) await sleep(at - now);
   };
 
-  async function attempt(messages: Message[]): Promise<{ text: string; tokens?: number }> {
+  async function attempt(messages: Message[]): Promise<{ text: string; tokens?: number; ms: number }> {
     await slot();
+    const t0 = performance.now(); // after the rate-limit wait: latency is the server's, as seen here
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
     const res = await doFetch(url, {
@@ -95,16 +97,15 @@ export function openaiPredictor(opts: OpenAIPredictorOptions): Predictor {
         `${url}: no choices[0].message.content in the response: ${body.slice(0, 200)}`,
       );
     }
-    return { text: content.trim(), tokens: json.usage?.completion_tokens };
+    return { text: content.trim(), tokens: json.usage?.completion_tokens, ms: performance.now() - t0 };
   }
 
   async function one(messages: Message[]): Promise<Prediction> {
-    const t0 = performance.now();
     const retries = opts.maxRetries ?? 5;
     for (let i = 0;; i++) {
       try {
         const r = await attempt(messages);
-        const p: Prediction = { text: r.text, latencyMs: performance.now() - t0 };
+        const p: Prediction = { text: r.text, latencyMs: r.ms };
         if (r.tokens !== undefined) p.tokens = r.tokens;
         return p;
       } catch (e) {

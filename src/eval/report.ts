@@ -115,7 +115,8 @@ export function comparisonReport(
     comparisonTable(models),
     "",
     "Cells: value [bootstrap 95 % interval]; best per column in bold. Latency: wall time of the request " +
-    "that produced an answer (a batch for local models, one HTTP call for endpoints).",
+    "that produced an answer (a batch for local models; the successful HTTP call for endpoints, rate-limit " +
+    "waits and retries left out).",
     "",
     "![comparison](comparison.png)",
     ...ceilingNote(models[0].scores),
