@@ -112,6 +112,8 @@ async function main(): Promise<void> {
       if (!tty || e.eval_loss !== undefined) console.error((barOpen ? "\n" : "") + JSON.stringify(e));
     },
     plot: plotter,
+    // e.g. 67 for an H200 (fp32 FMA, no tensor cores); the log then shows the fraction reached.
+    peakTflops: Number(Deno.env.get("WEBTUNE_PEAK_TFLOPS") ?? "") || undefined,
   });
   const c = trainer.model.config;
   console.error(

@@ -17,7 +17,7 @@
 import { backward } from "../autograd/mod.ts";
 import { lmHeadCrossEntropy, reshape, rmsNorm } from "../ops/mod.ts";
 import { Rng, Tensor, tidy } from "../tensor/mod.ts";
-import type { Gpu } from "../gpu/mod.ts";
+import type { DType, Gpu } from "../gpu/mod.ts";
 import type { LlamaModel } from "../model/llama.ts";
 import { loadModel } from "../model/load.ts";
 import { HfTokenizer } from "../io/tokenizer.ts";
@@ -56,6 +56,8 @@ export interface TrainerHost {
   onStep?: (step: number, total: number) => void;
   /** After every log read-back. */
   onLog?: (e: LogEntry) => void;
+  /** The GPU's fp32 FMA peak in TFLOP/s: the log then shows the fraction of it reached. */
+  peakTflops?: number;
   /** Renders the loss curve PNG (src/train/loss_plot.ts); skipped when absent. */
   plot?: (history: LogEntry[]) => Promise<Uint8Array>;
 }
@@ -112,7 +114,9 @@ export class Trainer {
     const ga = cfg.gradient_accumulation_steps;
     this.#lossLog = Tensor.zeros(model.gpu, [cfg.logging_steps * ga], "f32", { persistent: true });
     this.#normLog = Tensor.zeros(model.gpu, [cfg.logging_steps], "f32", { persistent: true });
+    this.#flopsPerToken = matmulFlopsPerToken(model, trainable);
   }
+  #flopsPerToken: number;
 
   /**
    * Loads the model, prepares the data shards, attaches adapters and restores a checkpoint when one
@@ -122,8 +126,14 @@ export class Trainer {
    * const trainer = await Trainer.create(gpu, await loadConfig(denoFs, "config/default.yaml"), { fs });
    * await trainer.train();
    */
-  static async create(gpu: Gpu, cfg: TrainConfig, host: TrainerHost): Promise<Trainer> {
+  static async create(
+    gpu: Gpu,
+    cfg: TrainConfig,
+    host: TrainerHost,
+    o: { baseDtype?: DType } = {},
+  ): Promise<Trainer> {
     const fs = host.fs;
+    for (const w of unsupported(cfg)) host.info?.(`warning: ${w}`);
     const start = await startingCheckpoint(fs, cfg.output_dir, cfg);
     if (start.message) host.info?.(start.message);
     await saveResolvedConfig(fs, cfg);
@@ -142,7 +152,8 @@ export class Trainer {
       tokenizerFingerprint: await tokenizerFingerprint(fs, baseDir),
     });
     const full = cfg.finetuning_type === "full";
-    const model = await loadModel(gpu, fs, baseDir, full ? { dtype: "f32" } : {});
+    // Frozen base: f16 where the GPU has shader-f16 (loadModel's default); full fine-tuning needs f32.
+    const model = await loadModel(gpu, fs, baseDir, { dtype: full ? "f32" : o.baseDtype });
     const rng = new Rng(cfg.seed);
     const trainable = full ? trainAll(model) : attachLora(model, {
       rank: cfg.lora_rank,
@@ -285,8 +296,11 @@ export class Trainer {
       percentage: round((100 * last.step) / total, 2),
       elapsed_time: clock(elapsed),
       remaining_time: clock(done > 0 ? (elapsed / done) * (total - last.step) : 0),
-      tokens_per_second: Math.round(tokens / Math.max(1e-9, (performance.now() - this.#tLog) / 1000)),
     };
+    const tps = tokens / Math.max(1e-9, (performance.now() - this.#tLog) / 1000);
+    entry.tokens_per_second = Math.round(tps);
+    entry.model_tflops = round((tps * this.#flopsPerToken) / 1e12, 4);
+    if (this.host.peakTflops) entry.peak_fraction = round(entry.model_tflops / this.host.peakTflops, 4);
     this.#tLog = performance.now();
     this.#pending = [];
     this.#record(entry);
@@ -355,7 +369,7 @@ export class Trainer {
   }
 
   #saveOpts(withOpt: boolean) {
-    return { baseModel: this.cfg.model_name_or_path, model: this.model, opt: withOpt ? this.opt : undefined };
+    return { baseModel: this.baseDir, model: this.model, opt: withOpt ? this.opt : undefined };
   }
 
   /**
@@ -412,6 +426,34 @@ export class Trainer {
     this.#lossLog.dispose();
     this.#normLog.dispose();
   }
+}
+
+/**
+ * Matmul FLOPs per trained token (attention scores excluded): forward 2·N over the linear layers and
+ * LM head, backward 2·N for input gradients, plus 2·N for weight gradients of what is trained (all of
+ * N for full fine-tuning; the adapters' r·(in + out) for LoRA, 6 FLOPs per adapter weight).
+ */
+function matmulFlopsPerToken(model: LlamaModel, t: Trainable): number {
+  let n = model.config.vocabSize * model.config.hiddenSize;
+  for (const l of model.linears().values()) n += l.inFeatures * l.outFeatures;
+  if (t.kind === "full") return 6 * n;
+  let a = 0;
+  for (const p of t.params.values()) a += p.size;
+  return 4 * n + 6 * a;
+}
+
+/** Config keys that are accepted (LLaMA-Factory configs set them) but change nothing here: said once. */
+function unsupported(c: TrainConfig): string[] {
+  const out: string[] = [];
+  if (c.gradient_checkpointing) out.push("gradient_checkpointing is not implemented; activations are kept");
+  if (c.load_best_model_at_end) {
+    out.push(
+      "load_best_model_at_end is not implemented; output_dir gets the last weights (best: trainer_state.json)",
+    );
+  }
+  if (c.packing) out.push("packing: packed examples attend to each other (no per-example attention mask)");
+  if (c.fp16 || c.bf16) out.push("fp16/bf16: frozen weights are f16 where the GPU allows; compute stays f32");
+  return out;
 }
 
 function round(x: number, digits = 6): number {

@@ -105,6 +105,10 @@ export interface LogEntry {
   elapsed_time: string;
   remaining_time: string;
   tokens_per_second?: number;
+  /** Matmul TFLOP/s reached (see the trainer's matmulFlopsPerToken). */
+  model_tflops?: number;
+  /** model_tflops over the GPU's fp32 FMA peak, when the host gives the peak. */
+  peak_fraction?: number;
   eval_loss?: number;
   eval_token_accuracy?: number;
   eval_accuracy?: number;
