@@ -70,7 +70,8 @@ export function normalizeDiagnosis(s: string): string {
 const ZH_TRIGGERS = [
   "最可能的诊断(?:是|为)?",
   "最可能诊断(?:是|为)?",
-  "(?:初步|最终|临床|主要|鉴别)?诊断(?:考虑)?(?:为|是|包括)?\\s*[:：]?",
+  // "诊断依据/标准/要点…" (the basis or criteria of a diagnosis) introduce reasons, not a diagnosis.
+  "(?:初步|最终|临床|主要)?诊断(?!依据|标准|要点|思路|过程|理由|价值|意义)(?:考虑)?(?:为|是|包括)?\\s*[:：]?",
   "(?:首先|优先|应)?考虑(?:诊断)?(?:为|是)?",
   "疑似|拟诊|符合|倾向于?",
 ];
@@ -82,9 +83,14 @@ const EN_TRIGGERS = [
   "consistent with|suggestive of|diagnosed with|compatible with|(?:I )?suspect(?:ed)?",
   "(?:likely|probably|probable)(?: has| have| to have| to be| is)?",
 ];
-/** A negated Chinese trigger ("不考虑", "不符合", "未诊断") introduces nothing. */
+/**
+ * A negated Chinese trigger ("不考虑", "不符合", "未诊断") introduces nothing, nor does "鉴别诊断"
+ * (the differential diagnosis lists what the answer ruled out).
+ */
 const TRIGGER_RE = new RegExp(
-  `(?<![不未非无])(?:${ZH_TRIGGERS.join("|")})|(?<![\\p{L}\\p{N}])(?:${EN_TRIGGERS.join("|")})(?![\\p{L}])`,
+  `(?<![不未非无])(?<!鉴别)(?:${ZH_TRIGGERS.join("|")})|(?<![\\p{L}\\p{N}])(?:${
+    EN_TRIGGERS.join("|")
+  })(?![\\p{L}])`,
   "giu",
 );
 const TRIGGER_AT_START = new RegExp(`^(?:${TRIGGER_RE.source})`, "iu");

@@ -9,6 +9,7 @@ import {
   resolveDiagnosis,
 } from "../../src/eval/diagnosis.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
+import { medicalAliasTable } from "../../src/data/kg_bundled.ts";
 
 const index = buildAliasIndex(BUILTIN_ALIASES);
 
@@ -125,4 +126,23 @@ Deno.test("diagnosis: corpus accuracy, top-k and bootstrap CI", () => {
   const top2 = diagnosisAccuracy(preds, labels, BUILTIN_ALIASES, { k: 2 });
   assertEquals(top2.perSample, [1, 1, 0, 1]);
   assertThrows(() => diagnosisAccuracy(["a"], [], BUILTIN_ALIASES), /1 predictions but 0 labels/);
+});
+
+Deno.test("diagnosis: reasons ('诊断依据') and differentials ('鉴别诊断') are not the diagnosis", () => {
+  assertEquals(extractDiagnoses("慢性心力衰竭。诊断依据：劳力性呼吸困难、水肿。", 1), ["慢性心力衰竭"]);
+  assertEquals(extractDiagnoses("鉴别诊断：多发性硬化。最可能的诊断是肌萎缩侧索硬化。", 1), [
+    "肌萎缩侧索硬化",
+  ]);
+  assertEquals(extractDiagnoses("诊断：帕金森病。诊断标准：运动迟缓伴静止性震颤。", 1), ["帕金森病"]);
+});
+
+Deno.test("diagnosis: every reference answer of the embedded default dataset is correct against its label", () => {
+  const kgIndex = buildAliasIndex(medicalAliasTable());
+  for (const split of ["train", "validation", "test"]) {
+    const recs = JSON.parse(
+      Deno.readTextFileSync(new URL(`../../data/default/${split}.json`, import.meta.url)),
+    ) as { output: string; disease_id: string }[];
+    const wrong = recs.filter((r) => !diagnosisCorrect(r.output, r.disease_id, kgIndex));
+    assertEquals(wrong.map((r) => r.output.slice(0, 30)), [], `${split}: references scored wrong`);
+  }
 });
