@@ -19,25 +19,22 @@ import { lmHeadCrossEntropy, reshape, rmsNorm } from "../ops/mod.ts";
 import { Rng, Tensor, tidy } from "../tensor/mod.ts";
 import type { DType, Gpu } from "../gpu/mod.ts";
 import type { LlamaModel } from "../model/llama.ts";
-import { loadModel } from "../model/load.ts";
-import { HfTokenizer } from "../io/tokenizer.ts";
+import type { HfTokenizer } from "../io/tokenizer.ts";
 import { getTemplate, stopTokenIds } from "../data/templates.ts";
-import { prepareSft, tokenizerFingerprint } from "../data/sft.ts";
-import { type Batch, ShardLoader, SplitReader } from "../data/shards.ts";
-import { saveResolvedConfig, sftDataOptions, type TrainConfig } from "./config.ts";
-import { makeSchedule, type Schedule, totalTrainingSteps } from "./schedule.ts";
-import { AdamW } from "./optimizer.ts";
+import type { Batch, ShardLoader, SplitReader } from "../data/shards.ts";
+import type { TrainConfig } from "./config.ts";
+import type { Schedule } from "./schedule.ts";
+import type { AdamW } from "./optimizer.ts";
+import { type RunParts, setupRun } from "./trainer_setup.ts";
 import {
   type CheckpointFs,
   isBetter,
   readCheckpointState,
   saveCheckpoint,
-  startingCheckpoint,
   type TrainerState,
 } from "./checkpoint.ts";
-import { attachLora, type Trainable, trainAll } from "./lora_setup.ts";
+import type { Trainable } from "./lora_setup.ts";
 import { type EvalResult, evaluate, shiftLabels } from "./evaluate.ts";
-import { isSeedModel, materializeModel } from "./default_model.ts";
 import {
   clock,
   copyModelFiles,
@@ -46,6 +43,7 @@ import {
   writeLog,
   writeTrainable,
 } from "./trainer_io.ts";
+import { matmulFlopsPerToken, round, unsupported } from "./trainer_stats.ts";
 
 /** What the trainer needs from its host (the CLI, a test). */
 export interface TrainerHost {
@@ -98,29 +96,38 @@ export class Trainer {
   #t0 = performance.now();
   #stepsAtStart = 0;
 
-  private constructor(
-    readonly cfg: TrainConfig,
-    readonly host: TrainerHost,
-    readonly baseDir: string,
-    readonly model: LlamaModel,
-    readonly tokenizer: HfTokenizer,
-    readonly trainable: Trainable,
-    readonly opt: AdamW,
-    readonly schedule: Schedule,
-    readonly loader: ShardLoader,
-    readonly validation: SplitReader | null,
-    readonly rng: Rng,
-  ) {
-    const ga = cfg.gradient_accumulation_steps;
-    this.#lossLog = Tensor.zeros(model.gpu, [cfg.logging_steps * ga], "f32", { persistent: true });
-    this.#normLog = Tensor.zeros(model.gpu, [cfg.logging_steps], "f32", { persistent: true });
-    this.#flopsPerToken = matmulFlopsPerToken(model, trainable);
-  }
+  readonly baseDir: string;
+  readonly model: LlamaModel;
+  readonly tokenizer: HfTokenizer;
+  readonly trainable: Trainable;
+  readonly opt: AdamW;
+  readonly schedule: Schedule;
+  readonly loader: ShardLoader;
+  readonly validation: SplitReader | null;
+  readonly rng: Rng;
   #flopsPerToken: number;
 
+  private constructor(readonly cfg: TrainConfig, readonly host: TrainerHost, p: RunParts) {
+    ({
+      baseDir: this.baseDir,
+      model: this.model,
+      tokenizer: this.tokenizer,
+      trainable: this.trainable,
+      opt: this.opt,
+      schedule: this.schedule,
+      loader: this.loader,
+      validation: this.validation,
+      rng: this.rng,
+    } = p);
+    const ga = cfg.gradient_accumulation_steps, gpu = p.model.gpu;
+    this.#lossLog = Tensor.zeros(gpu, [cfg.logging_steps * ga], "f32", { persistent: true });
+    this.#normLog = Tensor.zeros(gpu, [cfg.logging_steps], "f32", { persistent: true });
+    this.#flopsPerToken = matmulFlopsPerToken(p.model, p.trainable);
+  }
+
   /**
-   * Loads the model, prepares the data shards, attaches adapters and restores a checkpoint when one
-   * is to be resumed.
+   * Loads the model, prepares the data shards, attaches adapters (src/train/trainer_setup.ts) and
+   * restores a checkpoint when one is to be resumed.
    *
    * @example
    * const trainer = await Trainer.create(gpu, await loadConfig(denoFs, "config/default.yaml"), { fs });
@@ -132,81 +139,10 @@ export class Trainer {
     host: TrainerHost,
     o: { baseDtype?: DType } = {},
   ): Promise<Trainer> {
-    const fs = host.fs;
     for (const w of unsupported(cfg)) host.info?.(`warning: ${w}`);
-    const start = await startingCheckpoint(fs, cfg.output_dir, cfg);
-    if (start.message) host.info?.(start.message);
-    await saveResolvedConfig(fs, cfg);
-    let baseDir = cfg.model_name_or_path;
-    if (!(await fs.exists(baseDir))) throw new Error(`model_name_or_path: ${baseDir} does not exist`);
-    if ((await isSeedModel(fs, baseDir)) && !(await fs.exists(fs.join(baseDir, "model.safetensors")))) {
-      baseDir = await materializeModel(fs, baseDir, fs.join(cfg.output_dir, "base_model"));
-      host.info?.(`weights of ${cfg.model_name_or_path} drawn from its seed into ${baseDir}`);
-    }
-    const tokenizer = await HfTokenizer.load(fs, baseDir);
-    const template = getTemplate(cfg.template);
-    const data = await prepareSft(fs, {
-      ...sftDataOptions(cfg),
-      template,
-      tokenizer,
-      tokenizerFingerprint: await tokenizerFingerprint(fs, baseDir),
-    });
-    const full = cfg.finetuning_type === "full";
-    // Frozen base: f16 where the GPU has shader-f16 (loadModel's default); full fine-tuning needs f32.
-    const model = await loadModel(gpu, fs, baseDir, { dtype: full ? "f32" : o.baseDtype });
-    const rng = new Rng(cfg.seed);
-    const trainable = full ? trainAll(model) : attachLora(model, {
-      rank: cfg.lora_rank,
-      alpha: cfg.lora_alpha,
-      dropout: cfg.lora_dropout,
-      target: cfg.lora_target,
-      rslora: cfg.use_rslora,
-    }, rng);
-    const opt = new AdamW([...trainable.params.values()], {
-      lr: cfg.learning_rate,
-      beta1: 0.9,
-      beta2: 0.999,
-      eps: 1e-8,
-      weightDecay: cfg.weight_decay,
-      maxGradNorm: cfg.max_grad_norm,
-    });
-    const train = await SplitReader.open(fs, data.dir, "train");
-    const pad = tokenizer.specialTokens.get("<|pad|>") ?? tokenizer.eosTokenIds[0] ?? 0;
-    const loader = new ShardLoader(train, {
-      batchSize: cfg.per_device_train_batch_size,
-      seed: cfg.seed,
-      padId: pad,
-    });
-    const total = totalTrainingSteps({
-      maxSteps: cfg.max_steps,
-      epochs: cfg.num_train_epochs,
-      batchesPerEpoch: Math.ceil(train.rows / cfg.per_device_train_batch_size),
-      gradientAccumulationSteps: cfg.gradient_accumulation_steps,
-    });
-    const schedule = makeSchedule({
-      type: cfg.lr_scheduler_type,
-      baseLr: cfg.learning_rate,
-      totalSteps: total,
-      warmupSteps: cfg.warmup_steps,
-      warmupRatio: cfg.warmup_ratio,
-    });
-    const validation = data.index.splits.validation
-      ? await SplitReader.open(fs, data.dir, "validation")
-      : null;
-    const t = new Trainer(
-      cfg,
-      host,
-      baseDir,
-      model,
-      tokenizer,
-      trainable,
-      opt,
-      schedule,
-      loader,
-      validation,
-      rng,
-    );
-    if (start.checkpoint) await t.#resume(start.checkpoint);
+    const parts = await setupRun(gpu, cfg, host, o);
+    const t = new Trainer(cfg, host, parts);
+    if (parts.checkpoint) await t.#resume(parts.checkpoint);
     return t;
   }
 
@@ -380,6 +316,7 @@ export class Trainer {
   async train(o: { stopAfter?: number } = {}): Promise<{ steps: StepRecord[]; eval: EvalResult | null }> {
     const c = this.cfg, fs = this.host.fs, total = this.schedule.total;
     this.#t0 = this.#tLog = performance.now();
+    let final: EvalResult | null = null;
     while (this.state.global_step < total) {
       const micro: Batch[] = [];
       for (let i = 0; i < c.gradient_accumulation_steps; i++) micro.push(await this.loader.next());
@@ -387,7 +324,11 @@ export class Trainer {
       const step = this.state.global_step;
       this.host.onStep?.(step, total);
       if (this.#pending.length >= c.logging_steps || step === total) await this.#flushLog();
-      if (step % c.eval_steps === 0 && step !== total) await this.evaluate();
+      // The last step is always evaluated, before its checkpoint so that the best metric includes it.
+      if (step % c.eval_steps === 0 || step === total) {
+        const r = await this.evaluate();
+        if (step === total) final = r;
+      }
       if (step % c.save_steps === 0) await this.saveCheckpoint();
       if (o.stopAfter !== undefined && step >= o.stopAfter) {
         await this.#flushLog();
@@ -396,7 +337,6 @@ export class Trainer {
       }
     }
     await this.#flushLog();
-    const final = await this.evaluate();
     const out = c.output_dir;
     await writeTrainable(fs, out, this.trainable, this.#saveOpts(false));
     await copyModelFiles(fs, this.baseDir, out, this.trainable.kind === "full");
@@ -426,36 +366,4 @@ export class Trainer {
     this.#lossLog.dispose();
     this.#normLog.dispose();
   }
-}
-
-/**
- * Matmul FLOPs per trained token (attention scores excluded): forward 2·N over the linear layers and
- * LM head, backward 2·N for input gradients, plus 2·N for weight gradients of what is trained (all of
- * N for full fine-tuning; the adapters' r·(in + out) for LoRA, 6 FLOPs per adapter weight).
- */
-function matmulFlopsPerToken(model: LlamaModel, t: Trainable): number {
-  let n = model.config.vocabSize * model.config.hiddenSize;
-  for (const l of model.linears().values()) n += l.inFeatures * l.outFeatures;
-  if (t.kind === "full") return 6 * n;
-  let a = 0;
-  for (const p of t.params.values()) a += p.size;
-  return 4 * n + 6 * a;
-}
-
-/** Config keys that are accepted (LLaMA-Factory configs set them) but change nothing here: said once. */
-function unsupported(c: TrainConfig): string[] {
-  const out: string[] = [];
-  if (c.gradient_checkpointing) out.push("gradient_checkpointing is not implemented; activations are kept");
-  if (c.load_best_model_at_end) {
-    out.push(
-      "load_best_model_at_end is not implemented; output_dir gets the last weights (best: trainer_state.json)",
-    );
-  }
-  if (c.packing) out.push("packing: packed examples attend to each other (no per-example attention mask)");
-  if (c.fp16 || c.bf16) out.push("fp16/bf16: frozen weights are f16 where the GPU allows; compute stays f32");
-  return out;
-}
-
-function round(x: number, digits = 6): number {
-  return Number(x.toPrecision(digits));
 }

@@ -25,7 +25,7 @@ async function logitsOf(model: LlamaModel, ids: number[]): Promise<Float32Array>
   return v;
 }
 
-Deno.test("trainer: loss falls, outputs written, eval logged, saved adapter reproduces the logits", async () => {
+Deno.test("trainer: loss falls, outputs written, eval logged, best checkpoint, saved adapter reproduces the logits", async () => {
   const fs = await toyFs();
   const cfg = toyConfig({
     max_steps: 16,
@@ -33,6 +33,8 @@ Deno.test("trainer: loss falls, outputs written, eval logged, saved adapter repr
     eval_dataset: "toy_val",
     eval_steps: 8,
     logging_steps: 4,
+    save_steps: 8,
+    metric_for_best_model: "loss",
   });
   const trainer = await Trainer.create(gpu, cfg, { fs });
   let fresh: LlamaModel | null = null;
@@ -57,6 +59,10 @@ Deno.test("trainer: loss falls, outputs written, eval logged, saved adapter repr
       evals[1].eval_token_accuracy > 0 && !("eval_accuracy" in evals[1]),
       "token accuracy; no diagnoses",
     );
+    const state = JSON.parse(await fs.readText("out/checkpoint-16/trainer_state.json"));
+    assertEquals(state.best_model_checkpoint, "out/checkpoint-16");
+    assert(Math.abs(state.best_metric - evals[1].eval_loss) < 1e-5, "best metric = last eval loss");
+    assertEquals(state.data_position, { epoch: 3, index: 8 }, "8 rows, batch 2: the end of epoch 4 of 4");
     const adapterCfg = JSON.parse(await fs.readText("out/adapter_config.json"));
     assertEquals(
       [adapterCfg.peft_type, adapterCfg.r, adapterCfg.lora_alpha, adapterCfg.target_modules],
