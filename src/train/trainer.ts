@@ -338,6 +338,13 @@ export class Trainer {
     }
     await this.#flushLog();
     const out = c.output_dir;
+    const best = this.state.best_model_checkpoint;
+    if (c.load_best_model_at_end && best && (await fs.exists(best))) {
+      await readTrainable(fs, best, this.trainable); // HF: the best checkpoint's weights become the output
+      this.host.info?.(
+        `loaded the best checkpoint ${best} (${c.metric_for_best_model} ${this.state.best_metric})`,
+      );
+    }
     await writeTrainable(fs, out, this.trainable, this.#saveOpts(false));
     await copyModelFiles(fs, this.baseDir, out, this.trainable.kind === "full");
     await writeLog(fs, out, this.history);

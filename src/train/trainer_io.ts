@@ -68,12 +68,13 @@ async function readAll(fs: FileSystem, path: string, strip = "") {
   return out;
 }
 
-/** Restores the trainable weights and AdamW moments written by {@link writeTrainable}. */
-export async function readTrainable(fs: FileSystem, dir: string, t: Trainable, opt: AdamW): Promise<void> {
+/** Restores the trainable weights and, with `opt`, the AdamW moments written by {@link writeTrainable}. */
+export async function readTrainable(fs: FileSystem, dir: string, t: Trainable, opt?: AdamW): Promise<void> {
   const weights = t.kind === "full"
     ? await readAll(fs, fs.join(dir, "model.safetensors"))
     : await readAll(fs, fs.join(dir, "adapter_model.safetensors"), PEFT_PREFIX);
   restoreParams(t, weights, dir);
+  if (!opt) return;
   const moments = await readAll(fs, fs.join(dir, OPTIMIZER_FILE));
   const names = [...t.params.keys()];
   const pick = (k: string) =>

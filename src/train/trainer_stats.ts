@@ -24,11 +24,6 @@ export function matmulFlopsPerToken(model: LlamaModel, t: Trainable): number {
 export function unsupported(c: TrainConfig): string[] {
   const out: string[] = [];
   if (c.gradient_checkpointing) out.push("gradient_checkpointing is not implemented; activations are kept");
-  if (c.load_best_model_at_end) {
-    out.push(
-      "load_best_model_at_end is not implemented; output_dir gets the last weights (best: trainer_state.json)",
-    );
-  }
   if (c.packing) out.push("packing: packed examples attend to each other (no per-example attention mask)");
   if (c.fp16 || c.bf16) out.push("fp16/bf16: frozen weights are f16 where the GPU allows; compute stays f32");
   return out;

@@ -81,3 +81,30 @@ Deno.test("trainer: loss falls, outputs written, eval logged, best checkpoint, s
     fresh?.dispose();
   }
 });
+
+Deno.test("trainer: load_best_model_at_end writes the best checkpoint's adapter", async () => {
+  const fs = await toyFs();
+  // greater_is_better on a falling loss: the first evaluation (step 4) stays the best.
+  const cfg = toyConfig({
+    max_steps: 8,
+    do_eval: true,
+    eval_dataset: "toy_val",
+    eval_steps: 4,
+    save_steps: 4,
+    metric_for_best_model: "eval_loss",
+    greater_is_better: true,
+    load_best_model_at_end: true,
+  });
+  const trainer = await Trainer.create(gpu, cfg, { fs });
+  try {
+    await trainer.train();
+  } finally {
+    trainer.dispose();
+  }
+  const bytes = (p: string) => fs.readFile(p);
+  const [out, best, last] = await Promise.all(
+    ["out", "out/checkpoint-4", "out/checkpoint-8"].map((d) => bytes(`${d}/adapter_model.safetensors`)),
+  );
+  assertEquals(out, best);
+  assert(out.some((b, i) => b !== last[i]), "the last checkpoint differs from the best");
+});
