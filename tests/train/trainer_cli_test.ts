@@ -89,3 +89,63 @@ Deno.test("train CLI: the default run, reduced to 3 steps, writes a model genera
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train + export CLIs: a LoRA run's output loads with generate --adapter, and merged", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cols = { prompt: "instruction", query: "input", response: "output" };
+    await Deno.mkdir(`${dir}/data`);
+    await Deno.writeTextFile(
+      `${dir}/data/dataset_info.json`,
+      JSON.stringify({ toy: { file_name: "toy.json", formatting: "alpaca", columns: cols } }),
+    );
+    const rows = ["hi", "bye", "red", "blue"].map((w) => ({ instruction: `Say ${w}`, input: "", output: w }));
+    await Deno.writeTextFile(`${dir}/data/toy.json`, JSON.stringify(rows));
+    await Deno.writeTextFile(
+      `${dir}/lora.yaml`,
+      [
+        "model:",
+        "  name_or_path: tests/testdata/llama",
+        "  finetuning_type: lora",
+        "  lora_rank: 4",
+        "  target_modules: [q_proj, v_proj]",
+        "data:",
+        "  dataset: toy",
+        `  dataset_dir: ${dir}/data`,
+        "  template: default",
+        "train:",
+        "  max_steps: 4",
+        "  per_device_train_batch_size: 2",
+        "  logging_steps: 2",
+        `  output_dir: ${dir}/out`,
+      ].join("\n"),
+    );
+    const t = await run("cli/train.ts", [`${dir}/lora.yaml`]);
+    assertEquals(t.code, 0, t.stderr);
+    const prompt = ["--prompt", "Human: Say hi\nAssistant:", "--max-new-tokens", "3", "--json"];
+    const g = await run("cli/generate.ts", [
+      "--model",
+      "tests/testdata/llama",
+      "--adapter",
+      `${dir}/out`,
+      ...prompt,
+    ]);
+    assertEquals(g.code, 0, g.stderr);
+    const e = await run("cli/export.ts", [
+      "--model",
+      "tests/testdata/llama",
+      "--adapter",
+      `${dir}/out`,
+      "--out",
+      `${dir}/merged`,
+    ]);
+    assertEquals(e.code, 0, e.stderr);
+    assert(/^merged 4 layers; wrote /.test(e.stderr), e.stderr);
+    const m = await run("cli/generate.ts", ["--model", `${dir}/merged`, ...prompt]);
+    assertEquals(m.code, 0, m.stderr);
+    // Greedy tokens of base+adapter and of the merged model agree.
+    assertEquals(JSON.parse(m.stdout).token_ids, JSON.parse(g.stdout).token_ids);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
