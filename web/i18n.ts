@@ -38,6 +38,11 @@ const zh = {
   speed: (tps: number, n: number) => `${tps.toFixed(1)} 词元/秒 · ${n} 个词元`,
   finish: { eos: "完成", stop: "遇到停止词", length: "达到长度上限", cancelled: "已停止" },
   cacheCleared: "模型缓存已清除;重新加载页面会重新下载。",
+  noWebGpu:
+    "此浏览器不支持 WebGPU(没有 navigator.gpu)。请使用新版 Chrome 或 Edge、Safari 26 或 Firefox 141 及以上;" +
+    "Linux 上的 Chromium 需加启动参数 --enable-unsafe-webgpu;页面须通过 https 或 localhost 打开。",
+  noAdapter: "浏览器支持 WebGPU,但没有可用的适配器:GPU 可能被列入黑名单或关闭了硬件加速(见 chrome://gpu)。" +
+    "Linux 上的 Chromium 需加启动参数 --enable-unsafe-webgpu。",
   loadFailed: "模型加载失败:",
   failed: "生成失败:",
 };
@@ -76,6 +81,12 @@ const en: typeof zh = {
   speed: (tps, n) => `${tps.toFixed(1)} tokens/s · ${n} tokens`,
   finish: { eos: "done", stop: "stop word", length: "length limit", cancelled: "stopped" },
   cacheCleared: "Model cache cleared; reloading the page downloads the model again.",
+  noWebGpu:
+    "This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge, Safari 26 or " +
+    "Firefox 141 and later; Chromium on Linux needs the flag --enable-unsafe-webgpu; open the page over https " +
+    "or localhost.",
+  noAdapter: "This browser has WebGPU but offers no adapter: the GPU may be blocklisted or hardware " +
+    "acceleration is off (see chrome://gpu). Chromium on Linux needs the flag --enable-unsafe-webgpu.",
   loadFailed: "Loading the model failed: ",
   failed: "Generation failed: ",
 };

@@ -24,6 +24,15 @@ const heartbeat = { ticks: 0 };
 setInterval(() => heartbeat.ticks++, 20);
 (globalThis as { webtuneDemo?: unknown }).webtuneDemo = heartbeat;
 
+/** Texts that depend on the language: re-rendered when it changes. */
+const live = new Map<string, () => string>();
+
+/** Sets element `id`'s text from `render` now and again after each language switch. */
+function say(id: string, render: () => string): void {
+  live.set(id, render);
+  $(id).textContent = render();
+}
+
 function applyLang(): void {
   t = strings(lang);
   document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
@@ -33,12 +42,12 @@ function applyLang(): void {
     if (typeof v === "string") el.textContent = v;
   }
   $("lang").textContent = t.toggle;
+  for (const [id, render] of live) $(id).textContent = render();
 }
 
-function showError(where: string, e: unknown): void {
-  const el = $("error");
-  el.textContent = where + (e instanceof Error ? e.message : String(e));
-  el.hidden = false;
+function showError(where: "loadFailed" | "failed" | null, e: unknown): void {
+  say("error", () => (where ? t[where] : "") + (e instanceof Error ? e.message : String(e)));
+  $("error").hidden = false;
 }
 
 function progress(p: LoadProgress): void {
@@ -46,15 +55,15 @@ function progress(p: LoadProgress): void {
   const label = $("progress-label");
   if (p.phase === "download") {
     const file = p.path.split("/").pop() ?? p.path;
-    if (p.fromCache) label.textContent = t.fromCache(file, formatBytes(p.total));
-    else label.textContent = t.downloading(file, formatBytes(p.loaded), formatBytes(p.total));
+    if (p.fromCache) say(label.id, () => t.fromCache(file, formatBytes(p.total)));
+    else say(label.id, () => t.downloading(file, formatBytes(p.loaded), formatBytes(p.total)));
     if (p.total) bar.value = p.loaded / p.total;
     else bar.removeAttribute("value");
   } else if (p.phase === "upload") {
-    label.textContent = t.uploading(p.done, p.total);
+    say(label.id, () => t.uploading(p.done, p.total));
     bar.value = p.done / p.total;
   } else {
-    label.textContent = t.warmup;
+    say(label.id, () => t.warmup);
     bar.removeAttribute("value");
   }
 }
@@ -76,29 +85,38 @@ async function main(): Promise<void> {
   });
   $("clear-cache").addEventListener("click", async () => {
     await clearModelCache();
-    $("progress-label").textContent = t.cacheCleared;
+    say("progress-label", () => t.cacheCleared);
   });
 
   const config: DemoConfig = await (await fetch("config.json")).json();
   const model = params.get("model") ?? config.model;
   const adapter = params.has("adapter") ? params.get("adapter") || null : config.adapter;
   $("model").textContent = model;
-  $("adapter").textContent = adapter ?? t.none;
+  say("adapter", () => adapter ?? t.none);
 
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   const api = Comlink.wrap<DemoWorkerApi>(worker);
-  $("gpu").textContent = t.starting;
+  say("gpu", () => t.starting);
   try {
     const g = await api.init({ subgroups: params.get("subgroups") !== "0" });
-    const parts = [g.adapter, g.f16 ? t.weightsF16 : t.weightsF32];
-    if (g.subgroups) parts.push(t.subgroups);
-    if (g.fallback) parts.push(t.fallback);
-    $("gpu").textContent = parts.join(" · ");
+    say(
+      "gpu",
+      () =>
+        [
+          g.adapter,
+          g.f16 ? t.weightsF16 : t.weightsF32,
+          g.subgroups ? t.subgroups : "",
+          g.fallback ? t.fallback : "",
+        ]
+          .filter((x) => x).join(" · "),
+    );
   } catch (e) {
-    $("gpu").textContent = "—";
-    const banner = $("nogpu");
-    banner.textContent = e instanceof Error ? e.message : String(e);
-    banner.hidden = false;
+    say("gpu", () => "—");
+    // Error names survive Comlink: word the two "no WebGPU" cases for a browser user.
+    const name = (e as Error)?.name;
+    const message = e instanceof Error ? e.message : String(e);
+    say("nogpu", () => name === "NoWebGpu" ? t.noWebGpu : name === "NoAdapterError" ? t.noAdapter : message);
+    $("nogpu").hidden = false;
     document.body.dataset.state = "no-webgpu";
     return;
   }
@@ -110,16 +128,15 @@ async function main(): Promise<void> {
     );
     $("model").textContent =
       `${info.model} (${info.modelType}, ${info.layers} × ${info.hidden}, ${info.dtype}, vocab ${info.vocab})`;
-    $("adapter").textContent = info.adapter ?? t.none;
+    say("adapter", () => info.adapter ?? t.none);
     $<HTMLProgressElement>("progress").value = 1;
-    $("progress-label").textContent = t.ready(
-      info.loadMs,
-      formatBytes(info.networkBytes),
-      formatBytes(info.cachedBytes),
+    say(
+      "progress-label",
+      () => t.ready(info.loadMs, formatBytes(info.networkBytes), formatBytes(info.cachedBytes)),
     );
     document.body.dataset.downloaded = JSON.stringify(info.downloaded);
   } catch (e) {
-    showError(t.loadFailed, e);
+    showError("loadFailed", e);
     document.body.dataset.state = "load-failed";
     return;
   }
@@ -135,7 +152,7 @@ async function main(): Promise<void> {
     answer.dataset.state = "running";
     delete answer.dataset.tokenIds;
     $("error").hidden = true;
-    speed.textContent = t.generating;
+    say(speed.id, () => t.generating);
     submit.disabled = true;
     stop.disabled = false;
     try {
@@ -145,7 +162,7 @@ async function main(): Promise<void> {
         { maxNewTokens: max },
         Comlink.proxy((u: DiagnoseUpdate) => {
           answer.textContent += u.text;
-          speed.textContent = `${t.generating} ${t.speed(u.tokensPerSecond, u.tokens)}`;
+          say(speed.id, () => `${t.generating} ${t.speed(u.tokensPerSecond, u.tokens)}`);
         }),
       );
       answer.textContent = r.text;
@@ -153,11 +170,11 @@ async function main(): Promise<void> {
       answer.dataset.promptIds = JSON.stringify(r.promptIds);
       answer.dataset.finish = r.finishReason;
       const tps = r.tokensPerSecond ?? 0;
-      speed.textContent = `${t.speed(tps, r.tokenIds.length)} · ${t.finish[r.finishReason]}` +
-        (r.stats ? ` · TTFT ${r.stats.timeToFirstTokenMs.toFixed(0)} ms` : "");
+      const ttft = r.stats ? ` · TTFT ${r.stats.timeToFirstTokenMs.toFixed(0)} ms` : "";
+      say(speed.id, () => `${t.speed(tps, r.tokenIds.length)} · ${t.finish[r.finishReason]}${ttft}`);
       answer.dataset.state = "done";
     } catch (e) {
-      showError(t.failed, e);
+      showError("failed", e);
       answer.dataset.state = "failed";
     } finally {
       submit.disabled = false;
@@ -166,4 +183,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((e) => showError("", e));
+main().catch((e) => showError(null, e));

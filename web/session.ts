@@ -108,17 +108,20 @@ export class DemoSession {
   #cancel = false;
 
   /**
-   * Opens WebGPU. Rejects with a message the page shows as is when the browser has no WebGPU or no
-   * adapter. `subgroups: false` keeps the kernels off subgroup builtins (for comparison).
+   * Opens WebGPU. Rejects with an error named "NoWebGpu" when the browser has no `navigator.gpu`, and
+   * src/gpu's "NoAdapterError" when it gives no adapter (the page words both for browsers; the names
+   * survive Comlink). `subgroups: false` keeps the kernels off subgroup builtins (for comparison).
    */
   async init(opts: { subgroups?: boolean; disableF16?: boolean } = {}): Promise<GpuReport> {
     if (!this.#gpu) {
       if (!(globalThis.navigator as Navigator & { gpu?: GPU })?.gpu) {
-        throw new Error(
+        const e = new Error(
           "This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge, or Safari 26 / " +
             "Firefox 141 and later; Chromium on Linux needs --enable-unsafe-webgpu. The page must come from " +
             "https or localhost.",
         );
+        e.name = "NoWebGpu";
+        throw e;
       }
       this.#gpu = await createGpu({ disableF16: opts.disableF16 ?? false });
       enableSubgroupsDirective(this.#gpu, opts.subgroups ?? true);

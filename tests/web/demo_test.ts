@@ -25,7 +25,7 @@ const CASE = {
   test_results: "白细胞升高,胸片示右下肺斑片影。",
 };
 // More than two decode chunks (16 steps each), so the answer streams in several pieces.
-const MAX_NEW = 40;
+const MAX_NEW = 34;
 
 const haveChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
 if (!haveChromium) {
@@ -187,6 +187,8 @@ Deno.test({
       // English toggle.
       await page.click("#lang");
       assertEquals(await page.textContent('label [data-i18n="symptoms"]'), "Symptoms");
+      const english = (await page.textContent("#progress-label")) ?? "";
+      assert(/^Model ready .*cached/.test(english), `status lines follow the language: ${english}`);
       await page.screenshot({ path: `${OUT}/demo_en.png`, fullPage: true });
     } finally {
       await browser?.close();
