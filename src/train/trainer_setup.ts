@@ -49,11 +49,11 @@ export async function setupRun(
   o: { baseDtype?: DType } = {},
 ): Promise<RunParts> {
   const fs = host.fs;
-  const start = await startingCheckpoint(fs, cfg.output_dir, cfg);
-  if (start.message) host.info?.(start.message);
-  await saveResolvedConfig(fs, cfg);
+  // Nothing is written into output_dir before the model folder is known to exist.
   let baseDir = cfg.model_name_or_path;
   if (!(await fs.exists(baseDir))) throw new Error(`model_name_or_path: ${baseDir} does not exist`);
+  const start = await startingCheckpoint(fs, cfg.output_dir, cfg);
+  if (start.message) host.info?.(start.message);
   if ((await isSeedModel(fs, baseDir)) && !(await fs.exists(fs.join(baseDir, "model.safetensors")))) {
     baseDir = await materializeModel(fs, baseDir, fs.join(cfg.output_dir, "base_model"));
     host.info?.(`weights of ${cfg.model_name_or_path} drawn from its seed into ${baseDir}`);
@@ -66,6 +66,7 @@ export async function setupRun(
     tokenizer,
     tokenizerFingerprint: await tokenizerFingerprint(fs, baseDir),
   });
+  await saveResolvedConfig(fs, cfg);
   const full = cfg.finetuning_type === "full";
   // Frozen base: f16 where the GPU has shader-f16 (loadModel's default); full fine-tuning needs f32.
   const model = await loadModel(gpu, fs, baseDir, { dtype: full ? "f32" : o.baseDtype });

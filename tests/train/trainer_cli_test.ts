@@ -38,8 +38,13 @@ Deno.test("train CLI: a config error is one line naming file, line and key", asy
       ),
       o.stderr,
     );
-    const m = await run("cli/train.ts", [file, "learning_rate=1e-3"]);
+    const m = await run("cli/train.ts", [file, "learning_rate=1e-3", `output_dir=${dir}/out`]);
     assertEquals(m.stderr.trim(), "error: model_name_or_path: m does not exist");
+    assertEquals(
+      (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name),
+      ["bad.yaml"],
+      "nothing written",
+    );
     const e = await run("cli/export.ts", ["--model", "x"]);
     assertEquals([e.code, e.stderr.split("\n")[0]], [1, "error: --model and --out are required"]);
   } finally {
