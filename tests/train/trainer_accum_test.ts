@@ -48,3 +48,20 @@ Deno.test("trainer: gradient accumulation 2 × 1 equals one batch of 2", async (
   const rows = a.steps.map((s) => s.loss);
   assert(new Set(rows.map((x) => x.toFixed(6))).size > 1, "losses change from step to step");
 });
+
+Deno.test("trainer: no readback per step — losses come back once per logging_steps", async () => {
+  const fs = await toyFs();
+  const t = await Trainer.create(gpu, toyConfig({ max_steps: 10, logging_steps: 5 }), { fs });
+  const readMany = gpu.readMany.bind(gpu);
+  let reads = 0;
+  gpu.readMany = (ranges) => (reads++, readMany(ranges));
+  try {
+    const { steps } = await t.train();
+    assert(steps.length === 10, "10 steps logged");
+    // Two log read-backs (steps 5 and 10) and one for the final adapter.
+    assert(reads === 3, `${reads} readbacks in 10 steps`);
+  } finally {
+    gpu.readMany = readMany;
+    t.dispose();
+  }
+});
