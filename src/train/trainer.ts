@@ -1,12 +1,9 @@
 /**
  * The SFT trainer: one step function ({@link Trainer.trainStep}) and one loop ({@link Trainer.train}).
  *
- * A step takes gradient_accumulation_steps micro-batches. Each micro-batch's loss is the mean over its
- * trained tokens; its backward is seeded with n_i / N (its share of the step's trained tokens, known on
- * the host from the labels), so the accumulated gradient is that of the token-mean loss over the whole
- * step — accumulating 2 × 1 rows gives the gradient of one 2-row batch (transformers ≥ 4.46 normalises
- * the same way). Gradients accumulate in `.grad`; AdamW clips by the global norm and updates; the
- * schedule gives the learning rate of each update. Nothing is read back per step: every micro-batch loss
+ * A step takes gradient_accumulation_steps micro-batches; its math is src/train/step.ts (losses weighted
+ * by token share, so accumulating 2 × 1 rows equals one 2-row batch; AdamW with clipping); the schedule
+ * gives the learning rate of each update. Nothing is read back per step: every micro-batch loss
  * and every step's gradient norm² is copied into a GPU log buffer, read back every logging_steps in one
  * readMany (DESIGN.md: each readback costs ≥ 10 ms in Deno).
  *
@@ -14,9 +11,7 @@
  * step, the dropout RNG state and the loader position, so a resumed run computes the same losses as an
  * uninterrupted one.
  */
-import { backward } from "../autograd/mod.ts";
-import { lmHeadCrossEntropy, reshape, rmsNorm } from "../ops/mod.ts";
-import { Rng, Tensor, tidy } from "../tensor/mod.ts";
+import { type Rng, Tensor } from "../tensor/mod.ts";
 import type { DType, Gpu } from "../gpu/mod.ts";
 import type { LlamaModel } from "../model/llama.ts";
 import type { HfTokenizer } from "../io/tokenizer.ts";
@@ -34,7 +29,8 @@ import {
   type TrainerState,
 } from "./checkpoint.ts";
 import type { Trainable } from "./lora_setup.ts";
-import { type EvalResult, evaluate, shiftLabels } from "./evaluate.ts";
+import { type EvalResult, evaluate } from "./evaluate.ts";
+import { optimizerStep } from "./step.ts";
 import {
   clock,
   copyModelFiles,
@@ -159,44 +155,27 @@ export class Trainer {
   }
 
   /**
-   * Records one optimizer step over `micro` (gradient_accumulation_steps batches): forward, loss,
-   * backward seeded with each batch's token share, AdamW with the scheduled learning rate. Returns the
-   * number of tokens (non-padding) processed. No readback.
+   * Records one optimizer step over `micro` (gradient_accumulation_steps batches) with the scheduled
+   * learning rate and fresh dropout seeds (src/train/step.ts). Returns the number of tokens (non-padding)
+   * processed. No readback.
    */
   trainStep(micro: Batch[]): number {
-    const gpu = this.model.gpu, C = this.model.config.hiddenSize;
-    const slot = this.#pending.length;
-    const shifted = micro.map((b) => shiftLabels(b.labels, b.rows, b.seqLen));
-    const counts = shifted.map((l) => l.reduce((n, x) => n + (x === -100 ? 0 : 1), 0));
-    const total = Math.max(1, counts.reduce((a, b) => a + b, 0));
-    const ga = this.cfg.gradient_accumulation_steps;
-    micro.forEach((b, i) => {
-      const seed = this.rng.int(2 ** 31);
-      tidy(() => {
-        const ids = Tensor.from(gpu, b.inputIds, [b.rows, b.seqLen], "i32");
-        const pos = Tensor.from(gpu, b.positionIds, [b.rows, b.seqLen], "i32");
-        const labels = Tensor.from(gpu, shifted[i], [b.rows * b.seqLen], "i32");
-        const hidden = this.model.forward(ids, pos, { seed });
-        const normed = reshape(rmsNorm(hidden, this.model.norm, this.model.config.rmsNormEps), [
-          b.rows * b.seqLen,
-          C,
-        ]);
-        const loss = lmHeadCrossEntropy(normed, this.model.lmHead, labels);
-        backward(loss, Tensor.from(gpu, [counts[i] / total], [1]));
-        gpu.copy(loss.buffer, 0, this.#lossLog.buffer, (slot * ga + i) * 4, 4);
-      });
-    });
+    const slot = this.#pending.length, ga = this.cfg.gradient_accumulation_steps;
+    const seeds = micro.map(() => this.rng.int(2 ** 31));
     const lr = this.schedule.lr(this.opt.stepCount);
-    this.opt.step(lr);
-    if (this.opt.gradNormSq) gpu.copy(this.opt.gradNormSq.buffer, 0, this.#normLog.buffer, slot * 4, 4);
-    this.opt.zeroGrad();
+    const { weights, tokens } = optimizerStep(this.model, this.opt, micro, lr, seeds, {
+      losses: this.#lossLog.buffer,
+      lossOffset: slot * ga * 4,
+      norm: this.#normLog.buffer,
+      normOffset: slot * 4,
+    });
     const last = micro[micro.length - 1];
     const pos = this.loader.position;
     this.#pending.push({
       step: ++this.state.global_step,
       lr,
-      weights: counts.map((c) => c / total),
-      tokens: micro.reduce((n, b) => n + b.inputIds.length, 0),
+      weights,
+      tokens,
       epoch: pos.epoch + (last.lastInEpoch ? 1 : pos.index / this.loader.reader.rows),
     });
     this.state.epoch = this.#pending[this.#pending.length - 1].epoch;
