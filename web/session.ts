@@ -153,11 +153,14 @@ export class DemoSession {
       adapter: spec.adapter ?? undefined,
       onProgress: (done, total) => onProgress?.({ phase: "upload", done, total }),
     });
-    // Build the pipelines now (one short greedy run through prefill and a decode chunk): compiling them
-    // is most of a first answer's time on a software adapter, and belongs to "loading".
+    // Build the pipelines now (one short run through prefill and a decode chunk): compiling them is
+    // most of a first answer's time on a software adapter, and belongs to "loading". The prompt is longer
+    // than matmul's GEMV cut-off (16 rows), so prefill compiles the tiled kernels a real case uses.
     onProgress?.({ phase: "warmup" });
-    const bos = m.tokenizer.bosTokenId ?? m.tokenizer.encode("a", { addSpecialTokens: false })[0] ?? 0;
-    await m.engine.generate({ prompts: [[bos]], maxNewTokens: 3, ignoreEos: true, sampling: m.defaults });
+    const a = m.tokenizer.encode("a", { addSpecialTokens: false })[0] ?? 0;
+    const n = Math.max(1, Math.min(24, m.model.config.maxPositionEmbeddings - 3));
+    const prompt = [m.tokenizer.bosTokenId ?? a, ...new Array(n - 1).fill(a)];
+    await m.engine.generate({ prompts: [prompt], maxNewTokens: 3, ignoreEos: true, sampling: m.defaults });
     this.#opened = m;
     const c = m.model.config;
     return {

@@ -190,6 +190,23 @@ Deno.test({
       const english = (await page.textContent("#progress-label")) ?? "";
       assert(/^Model ready .*cached/.test(english), `status lines follow the language: ${english}`);
       await page.screenshot({ path: `${OUT}/demo_en.png`, fullPage: true });
+
+      // Without subgroups (browsers that lack them take the workgroup reductions): the same greedy tokens.
+      await page.goto(`${host.url}/demo/?subgroups=0`);
+      assertEquals(await waitForState(page, ["ready", "no-webgpu", "load-failed"]), "ready");
+      assert(!/subgroups/.test((await page.textContent("#gpu")) ?? ""), "subgroups off");
+      await page.fill("#patient_info", CASE.patient_info);
+      await page.fill("#symptoms", CASE.symptoms);
+      await page.fill("#test_results", CASE.test_results);
+      await page.fill("#max_tokens", "17");
+      await page.click("#submit");
+      await page.waitForSelector('#answer[data-state="done"], #answer[data-state="failed"]', {
+        timeout: 60_000,
+      });
+      const ids = await page.evaluate(() =>
+        JSON.parse(document.getElementById("answer")!.dataset.tokenIds ?? "null")
+      );
+      assertEquals(ids, want.token_ids.slice(0, 17), "token ids without subgroups");
     } finally {
       await browser?.close();
       await host.close();
