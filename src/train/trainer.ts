@@ -230,6 +230,7 @@ export class Trainer {
   /** Runs evaluation (dropout off) and updates the best metric; returns the metrics. */
   async evaluate(): Promise<EvalResult | null> {
     if (!this.validation || this.cfg.do_eval === false || this.cfg.eval_strategy === "no") return null;
+    await this.#flushLog(); // so that evaluation time stays out of the next tokens/s window
     const saved = [...this.trainable.adapters.values()].map((a) => [a, a.dropout] as const);
     for (const [a] of saved) a.dropout = 0;
     try {
@@ -262,6 +263,7 @@ export class Trainer {
       return r;
     } finally {
       for (const [a, p] of saved) a.dropout = p;
+      this.#tLog = performance.now();
     }
   }
 
@@ -273,7 +275,7 @@ export class Trainer {
     this.state.data_position = this.loader.position;
     this.state.log_history = this.history as unknown as Record<string, unknown>[];
     const fs = this.host.fs;
-    return await saveCheckpoint(fs, this.cfg.output_dir, {
+    const path = await saveCheckpoint(fs, this.cfg.output_dir, {
       state: this.state,
       saveTotalLimit: this.cfg.save_total_limit,
       write: async (dir) => {
@@ -281,6 +283,8 @@ export class Trainer {
         await copyModelFiles(fs, this.baseDir, dir, this.trainable.kind === "full");
       },
     });
+    this.#tLog = performance.now(); // saving time stays out of tokens/s
+    return path;
   }
 
   #saveOpts(withOpt: boolean) {
