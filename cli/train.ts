@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   if (barOpen) bar.stop(), barOpen = false;
   const secs = (performance.now() - t0) / 1000;
   const metrics = ev
-    ? Object.entries(ev.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(", ")
+    ? Object.entries(ev.metrics).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join(", ")
     : "no eval";
   console.error(`done in ${secs.toFixed(1)} s: ${metrics}; wrote ${cfg.output_dir}`);
   for (const s of ev?.samples ?? []) {

@@ -37,6 +37,8 @@ export interface EvaluateOptions {
   maxNewTokens?: number;
   /** Prompts per generate call. */
   generateBatch?: number;
+  /** Diagnosis accuracy uses the first this-many examples (default 256): generation is the slow part. */
+  maxGenerate?: number;
 }
 
 /** Metrics in HF's naming (eval_ prefix), plus a few predictions to show. */
@@ -120,7 +122,8 @@ export async function evaluate(
   const samples: EvalResult["samples"] = [];
   if (!o.decoder || o.diagnosis === false) return { metrics, samples };
   const eos = new Set(o.eosTokenIds);
-  const parts = rows.map((r) => splitRow(r, eos)).filter((p) => p.prompt.length > 0);
+  const parts = rows.map((r) => splitRow(r, eos)).filter((p) => p.prompt.length > 0)
+    .slice(0, o.maxGenerate ?? 256);
   const refs = parts.map((p) => o.decoder!.decode(p.answer, { skipSpecialTokens: true }));
   const index = buildAliasIndex(medicalAliasTable());
   const known = new Set(index.exact.values());
@@ -139,6 +142,7 @@ export async function evaluate(
   }
   const ok = preds.map((p, i) => diagnosisCorrect(p, refs[i].split(/[。.\n]/)[0], index));
   metrics.eval_accuracy = ok.filter(Boolean).length / Math.max(1, ok.length);
+  metrics.eval_accuracy_samples = ok.length;
   for (let i = 0; i < Math.min(3, preds.length); i++) {
     samples.push({ reference: refs[i], prediction: preds[i] });
   }

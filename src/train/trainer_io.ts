@@ -112,7 +112,9 @@ export interface LogEntry {
   peak_fraction?: number;
   eval_loss?: number;
   eval_token_accuracy?: number;
+  /** Diagnosis accuracy of the first examples of the validation split; this is how many. */
   eval_accuracy?: number;
+  eval_accuracy_samples?: number;
 }
 
 /** `h:mm:ss`, as LLaMA-Factory writes elapsed/remaining time. */
