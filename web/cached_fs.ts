@@ -100,7 +100,14 @@ export function cachedHttpFs(
     const headers = { "content-type": res.headers.get("content-type") ?? "application/octet-stream" };
     let blob: Blob;
     if (c) {
-      await c.put(key(path), new Response(counted, { headers }));
+      try {
+        await c.put(key(path), new Response(counted, { headers }));
+      } catch (e) {
+        // Quota exceeded (a 7B model is many GB) or a cut connection: this session gets the file
+        // without caching it, from a fresh request.
+        console.warn(`webtune: not caching ${path}: ${(e as Error).message}`);
+        return await download(path, null);
+      }
       const stored = await c.match(key(path));
       if (!stored) throw new Error(`${path}: the browser cache dropped the file right after storing it`);
       blob = await stored.blob();

@@ -94,6 +94,9 @@ async function main(): Promise<void> {
   $("model").textContent = model;
   say("adapter", () => adapter ?? t.none);
 
+  // Ask the browser not to evict the cached model under storage pressure (it may say no; that is fine).
+  void navigator.storage?.persist?.().catch(() => false);
+
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   const api = Comlink.wrap<DemoWorkerApi>(worker);
   say("gpu", () => t.starting);
@@ -137,6 +140,7 @@ async function main(): Promise<void> {
     document.body.dataset.downloaded = JSON.stringify(info.downloaded);
   } catch (e) {
     showError("loadFailed", e);
+    say("progress-label", () => t.loadFailed.replace(/[::]\s*$/, ""));
     document.body.dataset.state = "load-failed";
     return;
   }

@@ -106,7 +106,12 @@ Deno.test({
       page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
       await page.goto(`${host.url}/demo`);
       const state = await waitForState(page, ["ready", "no-webgpu", "load-failed"]);
-      assertEquals(state, "ready", `page state (${await page.textContent("body")}\n${logs.join("\n")})`);
+      const why = `${await page.textContent("#error")} ${await page.textContent("#nogpu")}`.trim();
+      assertEquals(
+        state,
+        "ready",
+        `page state: ${why.split("\n")[0]}\n(console: ${logs.join("\n").slice(0, 4000)})`,
+      );
       const gpuText = (await page.textContent("#gpu")) ?? "";
       assert(/f32/.test(gpuText), `SwiftShader has no shader-f16, so the f32 path: ${gpuText}`);
       assertEquals(await page.textContent("#adapter"), "llama_lora");
