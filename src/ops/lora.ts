@@ -8,7 +8,7 @@
  * regenerates the dropout mask from its seed instead of storing dropout(x).
  */
 import { Tensor } from "../tensor/mod.ts";
-import { noGrad, record } from "../autograd/mod.ts";
+import { isGradEnabled, noGrad, record } from "../autograd/mod.ts";
 import { matmul, matmulInto } from "./matmul.ts";
 import { dropout } from "./dropout.ts";
 import { axpy } from "./elementwise.ts";
@@ -48,7 +48,8 @@ export function loraLinear(
   }
   const n = x.size / inF;
   const outShape = [...x.shape.slice(0, -1), outF];
-  const training = lora.A.requiresGrad || lora.B.requiresGrad;
+  // Dropout only while a gradient is being recorded: evaluation and generation (noGrad) see the full input.
+  const training = isGradEnabled() && (lora.A.requiresGrad || lora.B.requiresGrad);
   const p = training ? lora.dropout ?? 0 : 0;
   const x2 = x.reshape([n, inF]);
   const { y, xa } = noGrad(() => {

@@ -111,3 +111,24 @@ Deno.test("loraLinear with dropout: mask on the adapter input only, regenerated 
     for (const t of [tx, tA, tB]) t.grad!.dispose();
   });
 });
+
+Deno.test("loraLinear: no dropout under noGrad (evaluation sees the full input)", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(14);
+  const sh = { n: 4, inF: 16, outF: 6, r: 2 };
+  const x = randomData(rng, sh.n * sh.inF), W = randomData(rng, sh.outF * sh.inF);
+  const A = randomData(rng, sh.r * sh.inF), B = randomData(rng, sh.outF * sh.r);
+  await tidy(async () => {
+    const tA = Tensor.from(gpu, A, [sh.r, sh.inF]), tB = Tensor.from(gpu, B, [sh.outF, sh.r]);
+    tA.requiresGrad = tB.requiresGrad = true;
+    const y = noGrad(() =>
+      loraLinear(Tensor.from(gpu, x, [sh.n, sh.inF]), Tensor.from(gpu, W, [sh.outF, sh.inF]), null, {
+        A: tA,
+        B: tB,
+        scale: 2,
+        dropout: 0.5,
+      }, 9)
+    );
+    assertClose(await y.read(), loraForwardRef(x, W, null, A, B, 2, sh), 1e-5, "noGrad forward");
+  });
+});
