@@ -1,3 +1,4 @@
+/// <reference lib="deno.window" />
 /**
  * The Worker that owns the GPU (DESIGN.md, "Deno WebGPU facts" 2: a pending readback blocks its thread's
  * event loop, so the HTTP thread must never hold the device). It exposes, through Comlink, `init()`

@@ -168,8 +168,10 @@ export class Scheduler {
     }
     const stops = (req.stopStrings ?? []).filter((x) => x.length > 0);
     if (stops.length && !this.#decoder) throw new Error("stop strings need a tokenizer");
-    if (this.#queue.length >= this.maxQueue) {
-      throw new QueueFullError(`queue full (${this.maxQueue} waiting)`);
+    // Free slots are taken at the next chunk boundary: requests that will get one do not count as waiting.
+    const free = this.#running.filter((j) => !j).length;
+    if (this.#queue.length >= this.maxQueue + free) {
+      throw new QueueFullError(`queue full (${this.maxQueue} waiting for ${this.slots} slots)`);
     }
     const s: SamplingParams = { ...GREEDY, ...req.sampling };
     const greedy = !s.doSample || s.temperature <= 0;
