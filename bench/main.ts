@@ -7,11 +7,15 @@
  *           [--dtype f16|f32] [--json]
  *           prefill ms, time to first token, decode tok/s, peak GPU memory (bench/model.ts); any of
  *           these flags selects the model bench, which defaults to the random `tiny` shape
+ *   serve (--model DIR [--adapter DIR] | --shape NAME | --url URL) [--clients 1,16] [--requests 4]
+ *           [--gen 128] [--slots 16] [--chunk 16] [--endpoint diagnose|chat] [--dtype f16|f32] [--json]
+ *           the HTTP server under N concurrent clients: p50/p95 latency, tokens/s (bench/serve.ts)
  */
 import { parseArgs } from "node:util";
 import { createGpu } from "../src/gpu/mod.ts";
 import { type BenchCase, type BenchResult, table, timeCase } from "./harness.ts";
 import { modelTable, runModelBench } from "./model.ts";
+import { runServeBench, serveTable } from "./serve.ts";
 
 const MODEL_FLAGS = [
   "model",
@@ -25,6 +29,8 @@ const MODEL_FLAGS = [
   "reps",
   "dtype",
 ];
+
+const SERVE_FLAGS = ["clients", "requests", "slots", "endpoint", "url"];
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -43,6 +49,7 @@ try {
       "gpu-debug": { type: "boolean", default: false },
       "merge-adapter": { type: "boolean", default: false },
       ...Object.fromEntries(MODEL_FLAGS.map((f) => [f, { type: "string" as const }])),
+      ...Object.fromEntries(SERVE_FLAGS.map((f) => [f, { type: "string" as const }])),
     },
   });
 } catch (e) {
@@ -51,8 +58,47 @@ try {
 const { values, positionals } = parsed;
 const modelFlag = MODEL_FLAGS.some((f) => (values as Record<string, unknown>)[f] !== undefined);
 const what = positionals[0] ?? (modelFlag ? "model" : "kernels");
-if (what !== "kernels" && what !== "model") {
-  fail(`bench: unknown target "${what}" (available: kernels, model)`);
+if (what !== "kernels" && what !== "model" && what !== "serve") {
+  fail(`bench: unknown target "${what}" (available: kernels, model, serve)`);
+}
+
+if (what === "serve") {
+  // The server owns its GPU device (in its engine Worker): no device on this thread.
+  const v = values as unknown as Record<string, string | undefined>;
+  const int = (flag: string, def: number) => {
+    const x = v[flag] === undefined ? def : Number(v[flag]);
+    if (!Number.isInteger(x) || x < 1) fail(`--${flag} ${v[flag]}: want a positive integer`);
+    return x;
+  };
+  const clients = (v.clients ?? "1,16").split(",").map(Number);
+  if (!clients.every((c) => Number.isInteger(c) && c >= 1)) fail(`--clients ${v.clients}: want e.g. 1,4,16`);
+  if (v.endpoint && v.endpoint !== "diagnose" && v.endpoint !== "chat") {
+    fail(`--endpoint ${v.endpoint}: want diagnose or chat`);
+  }
+  if (v.dtype !== undefined && v.dtype !== "f16" && v.dtype !== "f32") {
+    fail(`--dtype ${v.dtype}: want f16 or f32`);
+  }
+  try {
+    const r = await runServeBench({
+      model: v.model,
+      adapter: v.adapter,
+      mergeAdapter: values["merge-adapter"],
+      shape: v.shape,
+      url: v.url,
+      clients,
+      requests: int("requests", 4),
+      gen: int("gen", 128),
+      slots: int("slots", Math.max(...clients)),
+      chunk: int("chunk", 16),
+      endpoint: (v.endpoint ?? "diagnose") as "diagnose" | "chat",
+      dtype: v.dtype as "f16" | "f32" | undefined,
+      log: (line) => console.error(line),
+    });
+    console.log(values.json ? JSON.stringify(r) : serveTable(r));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  Deno.exit(0);
 }
 
 const gpu = await createGpu({ debug: values["gpu-debug"] });

@@ -9,7 +9,7 @@
  *   --name ID              WEBTUNE_MODEL_NAME     model id for clients (default: the folder's name)
  *   --host H --port P      WEBTUNE_HOST / WEBTUNE_PORT (deno task serve only; default 127.0.0.1:8000)
  *   --slots N              WEBTUNE_SLOTS          concurrent sequences (KV-cache slots, default 8)
- *   --context N            WEBTUNE_CONTEXT        tokens per slot (default: the model's maximum)
+ *   --context N            WEBTUNE_CONTEXT        tokens per slot (default: the model's maximum, ≤ 4096)
  *   --chunk N              WEBTUNE_CHUNK          decode steps per readback (default 16)
  *   --max-queue N          WEBTUNE_MAX_QUEUE      waiting requests before 503 (default 64)
  *   --timeout-ms N         WEBTUNE_TIMEOUT_MS     per-request timeout (default 120000)

@@ -8,9 +8,10 @@
 import * as Comlink from "comlink";
 import { createGpu } from "../src/gpu/mod.ts";
 import { openModel } from "../src/engine/open.ts";
-import { ModelServer, type ServeEvent, type ServeRequest } from "../src/engine/serving.ts";
+import { ModelServer, servedModel, type ServeEvent, type ServeRequest } from "../src/engine/serving.ts";
 import { denoFs } from "../cli/deno_fs.ts";
 import type { WorkerInit } from "./worker_client.ts";
+import { syntheticModel } from "./synthetic.ts";
 
 let server: ModelServer | null = null;
 
@@ -22,12 +23,21 @@ function ready(): ModelServer {
 const api = {
   async init(o: WorkerInit) {
     const gpu = await createGpu();
-    const m = await openModel(gpu, denoFs, o.model, {
-      adapter: o.adapter ?? undefined,
-      mergeAdapter: o.mergeAdapter ?? false,
-      dtype: o.dtype ?? undefined,
-    });
-    server = new ModelServer(m, { ...o.scheduler, name: o.name });
+    const dtype = o.dtype ?? undefined;
+    if (o.shape) {
+      server = new ModelServer(syntheticModel(gpu, o.shape, dtype), {
+        ...o.scheduler,
+        name: o.name,
+        ignoreEos: true,
+      });
+    } else {
+      const m = await openModel(gpu, denoFs, o.model, {
+        adapter: o.adapter ?? undefined,
+        mergeAdapter: o.mergeAdapter ?? false,
+        dtype,
+      });
+      server = new ModelServer(servedModel(m), { ...o.scheduler, name: o.name });
+    }
     return await server.info();
   },
   info: () => ready().info(),

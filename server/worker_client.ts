@@ -17,6 +17,8 @@ import type { EngineWorkerApi } from "./engine_worker.ts";
 /** What the worker loads. */
 export interface WorkerInit {
   model: string;
+  /** Instead of `model`: a random-weight model of this public shape (benches; see synthetic.ts). */
+  shape?: string;
   adapter?: string | null;
   mergeAdapter?: boolean;
   dtype?: "f16" | "f32" | null;

@@ -36,7 +36,7 @@ import { SequenceText } from "./sequence_text.ts";
 export interface SchedulerOptions {
   /** Concurrent sequences (KV-cache slots). Default 8. */
   slots?: number;
-  /** Tokens per slot (prompt + generated). Default: the model's max_position_embeddings. */
+  /** Tokens per slot (prompt + generated). Default: max_position_embeddings, at most 4096. */
   contextLength?: number;
   /** Decode steps per chunk (one readback each). Default 16. */
   chunkSize?: number;
@@ -118,7 +118,7 @@ export class Scheduler {
   constructor(model: LlamaModel, opts: SchedulerOptions = {}) {
     this.model = model;
     this.slots = opts.slots ?? 8;
-    this.contextLength = opts.contextLength ?? model.config.maxPositionEmbeddings;
+    this.contextLength = opts.contextLength ?? Math.min(model.config.maxPositionEmbeddings, 4096);
     this.chunkSize = opts.chunkSize ?? 16;
     this.maxQueue = opts.maxQueue ?? 64;
     this.#decoder = opts.decoder;

@@ -7,9 +7,17 @@
  * `ModelServer` implements {@link ServeBackend}; server/worker_client.ts implements the same interface
  * over a Worker that hosts a ModelServer, so the HTTP app runs against either.
  */
-import type { ChatMessage, HfTokenizer } from "../io/tokenizer.ts";
-import { encodePrompt, fillFields, getTemplate, stopTokenIds } from "../data/templates.ts";
+import type { ChatMessage, ChatTemplateOptions } from "../io/tokenizer.ts";
+import {
+  encodePrompt,
+  fillFields,
+  getTemplate,
+  stopTokenIds,
+  type TemplateTokenizer,
+} from "../data/templates.ts";
+import type { LlamaModel } from "../model/llama.ts";
 import type { OpenedModel } from "./open.ts";
+import type { TokenDecoder } from "./stop.ts";
 import { QueueFullError, Scheduler, type SchedulerEvent, type SchedulerOptions } from "./scheduler.ts";
 import type { SamplingParams } from "./sampling.ts";
 
@@ -83,33 +91,65 @@ export interface ServeBackend {
   stats(): Promise<BackendStats>;
 }
 
+/** What serving needs from a tokenizer (HfTokenizer fits; benches use a stand-in for random models). */
+export interface ServeTokenizer extends TemplateTokenizer, TokenDecoder {
+  readonly hasChatTemplate: boolean;
+  encodeChat(messages: ChatMessage[], opts?: ChatTemplateOptions): number[];
+}
+
+/** A model ready to serve: weights, tokenizer, EOS ids and sampling defaults. */
+export interface ServedModel {
+  model: LlamaModel;
+  tokenizer: ServeTokenizer;
+  eosTokenIds: number[];
+  defaults: SamplingParams;
+  adapterName: string | null;
+}
+
+/** The ServedModel of an {@link OpenedModel} (EOS from generation_config.json, else config.json). */
+export function servedModel(m: OpenedModel): ServedModel {
+  const g = m.generationConfig.eosTokenId;
+  return {
+    model: m.model,
+    tokenizer: m.tokenizer,
+    eosTokenIds: g.length ? g : m.model.config.eosTokenId,
+    defaults: m.defaults,
+    adapterName: m.adapter?.name ?? null,
+  };
+}
+
 /** Options of {@link ModelServer}. */
 export interface ModelServerOptions extends SchedulerOptions {
   /** Model id reported to clients. */
   name: string;
   /** max_tokens when a request gives none. Default 512. */
   defaultMaxTokens?: number;
+  /** Generate max_tokens even past EOS (benches with random weights). */
+  ignoreEos?: boolean;
 }
 
 /** A Scheduler plus tokenizer and templates: a {@link ServeBackend} on this thread's GPU. */
 export class ModelServer implements ServeBackend {
   readonly scheduler: Scheduler;
-  readonly #m: OpenedModel;
-  readonly #tok: HfTokenizer;
+  readonly #m: ServedModel;
+  readonly #tok: ServeTokenizer;
   readonly #name: string;
   readonly #defaultMax: number;
+  readonly #ignoreEos: boolean;
   readonly #cancels = new Map<number, () => void>();
   #nextId = 1;
 
-  constructor(m: OpenedModel, opts: ModelServerOptions) {
+  /**
+   * @example
+   * const server = new ModelServer(servedModel(await openModel(gpu, denoFs, dir)), { name: "qwen", slots: 8 });
+   */
+  constructor(m: ServedModel, opts: ModelServerOptions) {
     this.#m = m;
     this.#tok = m.tokenizer;
     this.#name = opts.name;
     this.#defaultMax = opts.defaultMaxTokens ?? 512;
-    const eos = m.generationConfig.eosTokenId.length
-      ? m.generationConfig.eosTokenId
-      : m.model.config.eosTokenId;
-    this.scheduler = new Scheduler(m.model, { ...opts, decoder: m.tokenizer, eosTokenIds: eos });
+    this.#ignoreEos = opts.ignoreEos ?? false;
+    this.scheduler = new Scheduler(m.model, { ...opts, decoder: m.tokenizer, eosTokenIds: m.eosTokenIds });
   }
 
   info(): Promise<BackendInfo> {
@@ -118,7 +158,7 @@ export class ModelServer implements ServeBackend {
       contextLength: this.scheduler.contextLength,
       slots: this.scheduler.slots,
       chatTemplate: this.#tok.hasChatTemplate,
-      adapter: this.#m.adapter?.name ?? null,
+      adapter: this.#m.adapterName,
     });
   }
 
@@ -214,6 +254,7 @@ export class ModelServer implements ServeBackend {
         sampling,
         stopStrings: req.stop,
         eosTokenIds: eos,
+        ignoreEos: this.#ignoreEos,
         timeoutMs: req.timeoutMs,
       }, forward);
       this.#cancels.set(id, cancel);

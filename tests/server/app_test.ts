@@ -7,7 +7,7 @@ import { assert, assertEquals } from "../assert.ts";
 import { testGpu } from "../util.ts";
 import { denoFs } from "../../cli/deno_fs.ts";
 import { openModel } from "../../src/engine/open.ts";
-import { ModelServer, type ServeBackend } from "../../src/engine/serving.ts";
+import { ModelServer, type ServeBackend, servedModel } from "../../src/engine/serving.ts";
 import { encodePrompt, fillFields, getTemplate, stopTokenIds } from "../../src/data/templates.ts";
 import { createApp } from "../../server/app.ts";
 import { TESTDATA } from "../model/golden.ts";
@@ -15,7 +15,7 @@ import { readSse } from "./sse.ts";
 
 const gpu = await testGpu();
 const m = await openModel(gpu, denoFs, `${TESTDATA}/llama`, { dtype: "f32" });
-const server = new ModelServer(m, { name: "tiny-llama", slots: 2, chunkSize: 4, maxQueue: 1 });
+const server = new ModelServer(servedModel(m), { name: "tiny-llama", slots: 2, chunkSize: 4, maxQueue: 1 });
 const app = createApp(server, {
   apiKeys: ["sk-one", "sk-two"],
   corsOrigins: ["https://ui.example"],
