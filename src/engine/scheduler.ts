@@ -16,20 +16,11 @@
  * until the batch drains (FIFO, nothing starves). Sampled streams are drawn per (slot, step), so a
  * `seed` does not reproduce a sampled answer under load; greedy answers are exact.
  */
-import { Tensor, tidy } from "../tensor/mod.ts";
-import { noGrad } from "../autograd/mod.ts";
-import { embedding, type KvCache } from "../ops/mod.ts";
 import type { LlamaModel } from "../model/llama.ts";
-import {
-  advance,
-  GREEDY,
-  markSeen,
-  type SamplerBuffers,
-  sampleTokens,
-  type SamplingParams,
-} from "./sampling.ts";
+import { GREEDY, type SamplingParams } from "./sampling.ts";
 import type { TokenDecoder } from "./stop.ts";
 import type { FinishReason } from "./types.ts";
+import { SlotBatch } from "./slot_batch.ts";
 import { SequenceText } from "./sequence_text.ts";
 
 /** Options of {@link Scheduler}. */
@@ -100,12 +91,7 @@ export class Scheduler {
   readonly maxQueue: number;
   readonly #decoder?: TokenDecoder;
   readonly #eos: number[];
-  readonly #caches: KvCache[];
-  readonly #stage: KvCache[];
-  readonly #state;
-  readonly #buf: SamplerBuffers;
-  readonly #firsts: Tensor;
-  #seen: Tensor | null = null;
+  readonly #batch: SlotBatch;
   /** Slots changed since the seen matrix was marked. */
   #seenStale = true;
   readonly #queue: Job[] = [];
@@ -124,24 +110,8 @@ export class Scheduler {
     this.#decoder = opts.decoder;
     this.#eos = opts.eosTokenIds ?? model.config.eosTokenId;
     // Slack of one chunk: a sequence that ends mid-chunk keeps decoding (discarded) to the chunk's end.
-    const rows = this.contextLength + this.chunkSize;
-    const S = this.slots;
-    this.#caches = model.createCaches(S, rows);
-    this.#stage = model.createCaches(1, rows);
-    const gpu = model.gpu;
-    const p = { persistent: true };
-    this.#state = {
-      positions: Tensor.zeros(gpu, [S, 1], "i32", p),
-      rows: Tensor.zeros(gpu, [S], "u32", p),
-      lengths: Tensor.zeros(gpu, [S], "u32", p),
-    };
-    this.#buf = {
-      tokens: Tensor.zeros(gpu, [S, 1], "i32", p),
-      out: Tensor.zeros(gpu, [S, this.chunkSize], "u32", p),
-      seen: null,
-    };
-    this.#firsts = Tensor.zeros(gpu, [S], "u32", p);
-    this.#running = new Array(S).fill(null);
+    this.#batch = new SlotBatch(model, this.slots, this.contextLength + this.chunkSize, this.chunkSize);
+    this.#running = new Array(this.slots).fill(null);
   }
 
   /**
@@ -221,12 +191,7 @@ export class Scheduler {
 
   /** Frees the caches (after idle()). */
   dispose(): void {
-    for (const c of [...this.#caches, ...this.#stage]) c.dispose();
-    for (
-      const t of [...Object.values(this.#state), this.#buf.tokens, this.#buf.out, this.#firsts, this.#seen]
-    ) {
-      t?.dispose();
-    }
+    this.#batch.dispose();
   }
 
   #finish(slot: number, e: SchedulerEvent): void {
@@ -260,7 +225,6 @@ export class Scheduler {
       j.onEvent(timeout(j));
     }
     const wasRunning = this.#running.some((j) => j);
-    this.#buf.seen = null;
     const key = this.#running.find((j) => j)?.key ?? this.#queue[0]?.key;
     const joined: number[] = [];
     while (this.#queue.length && this.#queue[0].key === key) {
@@ -275,29 +239,24 @@ export class Scheduler {
     const s = this.#running.find((j) => j)!.s;
     if (joined.length) this.#seenStale = true;
     const penalty = s.repetitionPenalty !== 1;
-    if (penalty && !joined.length) this.#prepareSeen();
-    for (const b of joined) this.#prefill(b, this.#running[b]!);
-    this.#writeState();
+    if (penalty && !joined.length && this.#seenStale) {
+      this.#seenStale = false;
+      this.#batch.markSeen(this.#running.map((j) => (j ? [...j.req.promptIds, ...j.tokens] : [])));
+    }
+    for (const b of joined) {
+      this.#batch.prefill(b, this.#running[b]!.req.promptIds, this.#running[b]!.s, this.#rngStep++);
+    }
+    // A slot's next input is its last token, at prompt + generated − 1 (a new slot: its first token).
+    this.#batch.setPositions(
+      this.#running.map((j) => (j ? j.req.promptIds.length + Math.max(j.tokens.length, 1) - 1 : 0)),
+    );
     // A lone new request gets its first token at once (no decode steps): time to first token is the
     // prefill; otherwise the newcomers ride along with the running batch's next chunk. With the
     // repetition penalty a join is read back first, so the seen matrix can include the first tokens.
     const n = wasRunning && !(penalty && joined.length) ? this.chunkSize : 0;
-    const gpu = this.model.gpu;
-    noGrad(() =>
-      tidy(() => {
-        for (let j = 0; j < n; j++) {
-          const logits = this.model.decodeStep(this.#buf.tokens, this.#state, this.#caches);
-          advance(this.#state);
-          sampleTokens(logits, this.#buf, j, this.#rngStep++, s);
-          gpu.flush();
-        }
-      })
-    );
-    const [outBuf, firstBuf] = await gpu.readMany([
-      { buffer: this.#buf.out.buffer, size: this.slots * this.chunkSize * 4 },
-      { buffer: this.#firsts.buffer, size: this.slots * 4 },
-    ]);
-    const out = new Uint32Array(outBuf), firsts = new Uint32Array(firstBuf);
+    this.#batch.decode(n, s, this.#rngStep);
+    this.#rngStep += n;
+    const { out, firsts } = await this.#batch.read();
     for (let b = 0; b < this.slots; b++) {
       const job = this.#running[b];
       if (!job || !active[b]) continue;
@@ -335,68 +294,6 @@ export class Scheduler {
         promptTokens: job.req.promptIds.length,
       });
     }
-  }
-
-  /** Prefills `job` alone into the staging cache, moves its k/v to slot b and samples its first token. */
-  #prefill(b: number, job: Job): void {
-    const { model } = this;
-    const gpu = model.gpu;
-    const ids = job.req.promptIds;
-    const T = ids.length;
-    noGrad(() =>
-      tidy(() => {
-        const hidden = model.forward(
-          Tensor.from(gpu, ids, [1, T], "i32"),
-          Tensor.from(gpu, ids.map((_, i) => i), [1, T], "i32"),
-          { caches: this.#stage, cacheRows: Tensor.from(gpu, [0], [1], "u32") },
-        );
-        const h = embedding(
-          Tensor.from(gpu, [T - 1], [1], "i32"),
-          hidden.reshape([T, model.config.hiddenSize]),
-        );
-        const one: SamplerBuffers = {
-          tokens: Tensor.empty(gpu, [1, 1], "i32"),
-          out: Tensor.empty(gpu, [1, 1], "u32"),
-          seen: null,
-        };
-        if (job.s.repetitionPenalty !== 1) {
-          one.seen = Tensor.empty(gpu, [1, model.config.vocabSize], "u32");
-          markSeen(one.seen, Tensor.from(gpu, ids, [1, T], "i32"));
-        }
-        sampleTokens(model.logits(h), one, 0, this.#rngStep++, job.s);
-        for (const [i, c] of this.#stage.entries()) {
-          const bytes = c.k.size / c.batch * (c.dtype === "f16" ? 2 : 4);
-          gpu.copy(c.k.buffer, 0, this.#caches[i].k.buffer, b * bytes, bytes);
-          gpu.copy(c.v.buffer, 0, this.#caches[i].v.buffer, b * bytes, bytes);
-        }
-        gpu.copy(one.tokens.buffer, 0, this.#buf.tokens.buffer, 4 * b, 4);
-        gpu.copy(one.out.buffer, 0, this.#firsts.buffer, 4 * b, 4);
-        gpu.flush();
-      })
-    );
-  }
-
-  /** Positions from the host counters: a slot's next token goes at prompt + generated − 1. */
-  #writeState(): void {
-    const gpu = this.model.gpu;
-    const pos = this.#running.map((j) => (j ? j.req.promptIds.length + Math.max(j.tokens.length, 1) - 1 : 0));
-    gpu.write(this.#state.positions.buffer, new Int32Array(pos));
-    gpu.write(this.#state.rows.buffer, new Uint32Array(pos));
-    gpu.write(this.#state.lengths.buffer, new Uint32Array(pos.map((p) => p + 1)));
-  }
-
-  /** The repetition penalty's seen matrix [S, V]: marked anew (prompt + generated) after slots change. */
-  #prepareSeen(): void {
-    const gpu = this.model.gpu;
-    const V = this.model.config.vocabSize;
-    this.#seen ??= Tensor.empty(gpu, [this.slots, V], "u32", { persistent: true });
-    this.#buf.seen = this.#seen;
-    if (!this.#seenStale) return;
-    this.#seenStale = false;
-    const rows = this.#running.map((j) => (j ? [...j.req.promptIds, ...j.tokens] : []));
-    const T = Math.max(1, ...rows.map((r) => r.length));
-    const marks = rows.flatMap((r) => [...r, ...new Array(T - r.length).fill(-1)]);
-    tidy(() => markSeen(this.#seen!, Tensor.from(gpu, marks, [this.slots, T], "i32")));
   }
 }
 

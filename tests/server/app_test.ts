@@ -263,3 +263,28 @@ Deno.test("a client that disconnects frees its batch slot (non-streaming and str
   assertEquals((await server.stats()).activeSlots, 0);
   assertEquals((await post("/diagnose", { ...CASE, max_tokens: 3 })).status, 200);
 });
+
+Deno.test("bodies are logged only when enabled; a request past the timeout gets 503", async () => {
+  const quiet: string[] = [], loud: string[] = [];
+  const body = { ...CASE, max_tokens: 2 };
+  const hdr = { "content-type": "application/json" };
+  await createApp(server, { log: (l) => quiet.push(l) }).request("/diagnose", {
+    method: "POST",
+    headers: hdr,
+    body: JSON.stringify(body),
+  });
+  await createApp(server, { log: (l) => loud.push(l), logBodies: true })
+    .request("/diagnose", { method: "POST", headers: hdr, body: JSON.stringify(body) });
+  assertEquals(quiet.length, 1);
+  assert(/ POST \/diagnose 200 \d+ms$/.test(quiet[0]), quiet[0]);
+  assert(!quiet[0].includes("皮疹"), "patient data must not be logged by default");
+  assert(loud[0].includes("皮疹"), loud[0]);
+  const slow = createApp(server, { requestTimeoutMs: 1 });
+  const res = await slow.request("/diagnose", {
+    method: "POST",
+    headers: hdr,
+    body: JSON.stringify({ ...CASE, max_tokens: 100 }),
+  });
+  await errorOf(res, 503, "timeout_error");
+  assertEquals(res.headers.get("retry-after"), "2");
+});

@@ -7,6 +7,7 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { testGpu } from "../util.ts";
 import { denoFs } from "../../cli/deno_fs.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";
+import { LocalEngine } from "../../src/engine/engine.ts";
 import { QueueFullError, Scheduler, type SchedulerEvent } from "../../src/engine/scheduler.ts";
 import { type GenCase, golden, loadTestModel, TESTDATA } from "../model/golden.ts";
 
@@ -88,6 +89,39 @@ Deno.test("scheduler: cancel frees the slot, full queue refuses, timeout, stop s
     assertEquals(r.text, full.slice(0, full.indexOf(stop)));
     assertEquals(r.deltas.join(""), r.text);
     assertThrows(() => s.submit({ promptIds: p, maxNewTokens: 1000 }, () => {}), /context length/);
+  } finally {
+    await s.idle();
+    s.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("scheduler: repetition penalty (greedy) equals the engine's, with a second request joining", async () => {
+  const model = await loadTestModel(gpu, "llama", "f32");
+  const s = new Scheduler(model, { slots: 2, chunkSize: 3 });
+  try {
+    const sampling = { repetitionPenalty: 1.5 };
+    const want: number[][] = [];
+    for (const g of cases.slice(0, 2)) {
+      const r = await new LocalEngine(model).generate({
+        prompts: [g.prompt_ids],
+        maxNewTokens: 20,
+        ignoreEos: true,
+        sampling,
+      });
+      want.push(r.sequences[0].tokenIds);
+    }
+    assert(want[0].join() !== cases[0].greedy_no_eos.slice(0, 20).join(), "the penalty changes the answer");
+    const first =
+      run(s, { promptIds: cases[0].prompt_ids, maxNewTokens: 20, ignoreEos: true, sampling }).done;
+    await new Promise((r) => setTimeout(r, 40));
+    const second =
+      run(s, { promptIds: cases[1].prompt_ids, maxNewTokens: 20, ignoreEos: true, sampling }).done;
+    const got = await Promise.all([first, second]);
+    got.forEach((r, i) => {
+      assert(r.type === "done");
+      assertEquals(r.tokenIds, want[i], `request ${i}`);
+    });
   } finally {
     await s.idle();
     s.dispose();
