@@ -77,7 +77,7 @@ export async function runServeBench(o: ServeBenchOptions): Promise<{ model: stri
     base = `http://127.0.0.1:${server.addr.port}`;
     stop = async () => {
       await server.shutdown();
-      backend.close();
+      await backend.close();
     };
   }
   const model = (await (await fetch(`${base}/v1/models`)).json()).data[0].id as string;

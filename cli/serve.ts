@@ -41,7 +41,7 @@ const server = Deno.serve({
 }, createApp(backend, cfg.app).fetch);
 const stop = async () => {
   await server.shutdown();
-  backend.close();
+  await backend.close();
   Deno.exit(0);
 };
 Deno.addSignalListener("SIGINT", stop);

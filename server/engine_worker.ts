@@ -6,7 +6,7 @@
  * callbacks are Comlink proxies, released after each request's last event.
  */
 import * as Comlink from "comlink";
-import { createGpu } from "../src/gpu/mod.ts";
+import { createGpu, type Gpu } from "../src/gpu/mod.ts";
 import { openModel } from "../src/engine/open.ts";
 import { ModelServer, servedModel, type ServeEvent, type ServeRequest } from "../src/engine/serving.ts";
 import { denoFs } from "../cli/deno_fs.ts";
@@ -14,6 +14,7 @@ import type { WorkerInit } from "./worker_client.ts";
 import { syntheticModel } from "./synthetic.ts";
 
 let server: ModelServer | null = null;
+let device: Gpu | null = null;
 
 function ready(): ModelServer {
   if (!server) throw new Error("engine worker: init() first");
@@ -22,7 +23,7 @@ function ready(): ModelServer {
 
 const api = {
   async init(o: WorkerInit) {
-    const gpu = await createGpu();
+    const gpu = device = await createGpu();
     const dtype = o.dtype ?? undefined;
     if (o.shape) {
       server = new ModelServer(syntheticModel(gpu, o.shape, dtype), {
@@ -39,6 +40,12 @@ const api = {
       server = new ModelServer(servedModel(m), { ...o.scheduler, name: o.name });
     }
     return await server.info();
+  },
+  /** Releases the device before the Worker is terminated (terminating with a live device can crash). */
+  shutdown() {
+    device?.destroy();
+    device = null;
+    server = null;
   },
   info: () => ready().info(),
   stats: () => ready().stats(),

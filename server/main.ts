@@ -11,7 +11,11 @@ import { startWorkerBackend } from "./worker_client.ts";
 let app;
 try {
   const cfg = await loadConfig(Deno.args, Deno.env.toObject());
-  app = createApp(await startWorkerBackend(cfg.init), cfg.app);
+  const backend = await startWorkerBackend(cfg.init);
+  // deno serve drains and exits on SIGINT/SIGTERM once nothing keeps the isolate alive: the engine
+  // Worker would (measured: no exit without this).
+  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => backend.close());
+  app = createApp(backend, cfg.app);
 } catch (e) {
   console.error(`error: ${(e as Error).message}`);
   Deno.exit(1);

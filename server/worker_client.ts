@@ -29,7 +29,7 @@ export interface WorkerInit {
 
 /** A ServeBackend running in its own Worker; `close()` terminates it. */
 export interface WorkerBackend extends ServeBackend {
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
@@ -50,7 +50,11 @@ export async function startWorkerBackend(init: WorkerInit): Promise<WorkerBacken
       cancel: (id) => api.cancel(id),
       submit: (req: ServeRequest, onEvent: (e: ServeEvent) => void) =>
         api.submit(req, Comlink.proxy(onEvent)),
-      close: () => {
+      close: async () => {
+        // The device is released inside the Worker first; a wedged Worker is terminated anyway.
+        let t: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([api.shutdown().catch(() => {}), new Promise((r) => (t = setTimeout(r, 2000)))]);
+        clearTimeout(t);
         api[Comlink.releaseProxy]();
         worker.terminate();
       },

@@ -99,7 +99,7 @@ Deno.test("real server: 32 concurrent clients equal single requests; streaming; 
     assertEquals(n, 0, "slot freed after disconnect");
   } finally {
     await server.shutdown();
-    backend.close();
+    await backend.close();
   }
 });
 
@@ -136,8 +136,9 @@ async function withProcess(
     // deno serve drains open connections on SIGTERM; a test client's idle keep-alive one would hold it.
     p.kill("SIGTERM");
     const t = setTimeout(() => p.kill("SIGKILL"), 5000);
-    await p.status;
+    const st = await p.status;
     clearTimeout(t);
+    assertEquals(st.signal, null, "SIGTERM drains and exits (the engine Worker is closed on the signal)");
   }
 }
 
