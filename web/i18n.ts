@@ -83,8 +83,8 @@ const en: typeof zh = {
   cacheCleared: "Model cache cleared; reloading the page downloads the model again.",
   noWebGpu:
     "This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge, Safari 26 or " +
-    "Firefox 141 and later; Chromium on Linux needs the flag --enable-unsafe-webgpu; open the page over https " +
-    "or localhost.",
+    "Firefox 141 and later; Chromium on Linux needs the flag --enable-unsafe-webgpu; open the page over " +
+    "https or localhost.",
   noAdapter: "This browser has WebGPU but offers no adapter: the GPU may be blocklisted or hardware " +
     "acceleration is off (see chrome://gpu). Chromium on Linux needs the flag --enable-unsafe-webgpu.",
   loadFailed: "Loading the model failed: ",

@@ -129,8 +129,8 @@ async function main(): Promise<void> {
       { modelsUrl: new URL(config.modelsUrl, location.href).href, model, adapter, versions: config.versions },
       Comlink.proxy(progress),
     );
-    $("model").textContent =
-      `${info.model} (${info.modelType}, ${info.layers} × ${info.hidden}, ${info.dtype}, vocab ${info.vocab})`;
+    const shape = `${info.modelType}, ${info.layers} × ${info.hidden}, ${info.dtype}, vocab ${info.vocab}`;
+    $("model").textContent = `${info.model} (${shape})`;
     say("adapter", () => info.adapter ?? t.none);
     $<HTMLProgressElement>("progress").value = 1;
     say(

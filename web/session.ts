@@ -92,7 +92,7 @@ export interface DiagnoseResult {
   stats: GenerationStats | null;
 }
 
-/** The user turn of a case, exactly as the medical_inquiry template (and so the `/diagnose` API) writes it. */
+/** The user turn of a case, as the medical_inquiry template (and so the `/diagnose` API) writes it. */
 export function diagnosisPrompt(fields: CaseFields): string {
   const t = getTemplate("medical_inquiry");
   return fillFields(t.fields!.prompt, fields as unknown as Record<string, unknown>);
@@ -116,9 +116,9 @@ export class DemoSession {
     if (!this.#gpu) {
       if (!(globalThis.navigator as Navigator & { gpu?: GPU })?.gpu) {
         const e = new Error(
-          "This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge, or Safari 26 / " +
-            "Firefox 141 and later; Chromium on Linux needs --enable-unsafe-webgpu. The page must come from " +
-            "https or localhost.",
+          "This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge, or " +
+            "Safari 26 / Firefox 141 and later; Chromium on Linux needs --enable-unsafe-webgpu. The page " +
+            "must come from https or localhost.",
         );
         e.name = "NoWebGpu";
         throw e;
@@ -198,11 +198,10 @@ export class DemoSession {
     const promptIds = encodePrompt(getTemplate("medical_inquiry"), m.tokenizer, [
       { role: "user", content: promptText },
     ]);
-    const room = m.model.config.maxPositionEmbeddings - promptIds.length;
+    const maxLen = m.model.config.maxPositionEmbeddings;
+    const room = maxLen - promptIds.length;
     if (room < 1) {
-      throw new Error(
-        `the case is ${promptIds.length} tokens; this model takes at most ${m.model.config.maxPositionEmbeddings}`,
-      );
+      throw new Error(`the case is ${promptIds.length} tokens; this model takes at most ${maxLen}`);
     }
     this.#busy = true;
     this.#cancel = false;

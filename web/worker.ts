@@ -6,7 +6,8 @@
  *
  * @example
  * // page side (web/page.ts)
- * const api = Comlink.wrap<DemoWorkerApi>(new Worker(new URL("./worker.js", import.meta.url), { type: "module" }));
+ * const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+ * const api = Comlink.wrap<DemoWorkerApi>(worker);
  * const gpu = await api.init();
  */
 import * as Comlink from "comlink";

@@ -40,7 +40,7 @@ async function withServer(
   }
 }
 
-Deno.test("demoRoutes: page, config, model files with Range and HEAD, nothing outside the folders", async () => {
+Deno.test("demoRoutes: page, config, model files (Range, HEAD), nothing outside the folders", async () => {
   await withServer(async (url, folder) => {
     const redirect = await fetch(`${url}/demo`, { redirect: "manual" });
     await redirect.body?.cancel();
