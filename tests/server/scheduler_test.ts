@@ -128,3 +128,34 @@ Deno.test("scheduler: repetition penalty (greedy) equals the engine's, with a se
     model.dispose();
   }
 });
+
+// Needs shader-f16 (reported as ignored without it); the f32 tests above cover the rest.
+Deno.test({
+  name: "scheduler: f16 storage, three families, concurrent requests equal the engine run alone",
+  ignore: !gpu.info.f16,
+}, async () => {
+  for (const name of ["llama", "mistral", "qwen2"]) {
+    const model = await loadTestModel(gpu, name, "f16");
+    const s = new Scheduler(model, { slots: 3, chunkSize: 4 });
+    try {
+      const gens = golden[name].generations as GenCase[];
+      const want: number[][] = [];
+      for (const g of gens) {
+        const r = await new LocalEngine(model).generate({
+          prompts: [g.prompt_ids],
+          maxNewTokens: 24,
+          ignoreEos: true,
+        });
+        want.push(r.sequences[0].tokenIds);
+      }
+      const got = await Promise.all(
+        gens.map((g) => run(s, { promptIds: g.prompt_ids, maxNewTokens: 24, ignoreEos: true }).done),
+      );
+      got.forEach((r, i) => assertEquals(r.type === "done" && r.tokenIds, want[i], `${name} request ${i}`));
+    } finally {
+      await s.idle();
+      s.dispose();
+      model.dispose();
+    }
+  }
+});
