@@ -98,6 +98,11 @@ async function main(): Promise<void> {
   void navigator.storage?.persist?.().catch(() => false);
 
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  // A worker that fails to start (script missing, syntax error) would leave every call pending forever.
+  worker.addEventListener("error", (e) => {
+    showError(null, new Error(`the engine worker failed: ${e.message || "could not load worker.js"}`));
+    document.body.dataset.state = "worker-failed";
+  });
   const api = Comlink.wrap<DemoWorkerApi>(worker);
   say("gpu", () => t.starting);
   try {

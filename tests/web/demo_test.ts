@@ -80,6 +80,9 @@ function startHost(distDir: string) {
   return { url: `http://127.0.0.1:${server.addr.port}`, gets, close: () => server.shutdown() };
 }
 
+/** Where the page's start-up ends (body[data-state]). */
+const END_STATES = ["ready", "no-webgpu", "load-failed", "worker-failed"];
+
 async function waitForState(page: Page, states: string[], timeout = 60_000): Promise<string> {
   const sel = states.map((s) => `body[data-state="${s}"]`).join(", ");
   await page.waitForSelector(sel, { timeout, state: "attached" });
@@ -105,7 +108,7 @@ Deno.test({
       page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
       page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
       await page.goto(`${host.url}/demo`);
-      const state = await waitForState(page, ["ready", "no-webgpu", "load-failed"]);
+      const state = await waitForState(page, END_STATES);
       const why = `${await page.textContent("#error")} ${await page.textContent("#nogpu")}`.trim();
       assertEquals(
         state,
@@ -181,7 +184,7 @@ Deno.test({
       // the model comes from the Cache API (no model file fetched again) and gives the same greedy tokens.
       const before = host.gets.length;
       await page.goto(`${host.url}/demo/?subgroups=0`);
-      assertEquals(await waitForState(page, ["ready", "no-webgpu", "load-failed"]), "ready");
+      assertEquals(await waitForState(page, END_STATES), "ready");
       const fetched = host.gets.slice(before).filter((p) => !/\/(llama|llama_lora)$/.test(p));
       assertEquals(fetched, [], "model files downloaded again on the second load");
       assertEquals(await page.evaluate(() => document.body.dataset.downloaded), "[]");
@@ -235,7 +238,7 @@ Deno.test({
       });
       const page = await browser.newPage();
       await page.goto(`${host.url}/demo`);
-      assertEquals(await waitForState(page, ["ready", "no-webgpu", "load-failed"]), "no-webgpu");
+      assertEquals(await waitForState(page, END_STATES), "no-webgpu");
       const msg = (await page.textContent("#nogpu")) ?? "";
       assert(/WebGPU/.test(msg) && /enable-unsafe-webgpu/.test(msg), `message: ${msg}`);
       assert(await page.isDisabled("#submit"), "the form stays disabled");
