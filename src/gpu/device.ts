@@ -44,7 +44,8 @@ const LIMITS: (keyof GPUSupportedLimits)[] = [
  * console.log(gpu.info.description, gpu.info.f16);
  */
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
-  const gpuApi = (globalThis.navigator as Navigator & { gpu?: GPU }).gpu;
+  // Typed structurally: `Navigator` is not declared in Worker scopes, where the engine also runs.
+  const gpuApi = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   const adapter = await gpuApi?.requestAdapter({
     powerPreference: opts.powerPreference ?? "high-performance",
   });
