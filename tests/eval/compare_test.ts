@@ -16,7 +16,7 @@ import { comparisonSpec, initPlotRenderer, pngSize, renderPlot } from "../../src
 import { testGpu } from "../util.ts";
 import { denoFs } from "../../cli/deno_fs.ts";
 import { openModel } from "../../src/engine/open.ts";
-import { ModelServer } from "../../src/engine/serving.ts";
+import { ModelServer, servedModel } from "../../src/engine/serving.ts";
 import { createApp } from "../../server/app.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -220,7 +220,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const m = await openModel(await testGpu(), denoFs, `${TESTDATA}/llama`, { dtype: "f32" });
-    const app = createApp(new ModelServer(m, { name: "tiny-llama", slots: 2, chunkSize: 4 }), {
+    const app = createApp(new ModelServer(servedModel(m), { name: "tiny-llama", slots: 2, chunkSize: 4 }), {
       apiKeys: ["sk-x"],
     });
     const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
