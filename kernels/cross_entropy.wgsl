@@ -33,6 +33,9 @@ override WANT_ARGMAX: bool = false;
 const NEG_BIG: f32 = -3.4028234e38; // -FLT_MAX: an "empty" running max that never makes inf − inf
 const NONE: u32 = 0xffffffffu;
 
+// A NaN that is not a constant expression: Tint rejects NaN in const-evaluation.
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+
 struct Params {
   rows: u32,
   v: u32,
@@ -88,7 +91,7 @@ fn row_label(row: u32, lid: u32) -> i32 {
 // Ignored or out-of-range row: loss 0 or NaN, zero gradient row, not correct.
 fn skip_row(row: u32, label: i32, lid: u32) {
   if (lid == 0u) {
-    loss[p.row_offset + row] = select(bitcast<f32>(0x7fc00000u), 0.0, label == p.ignore);
+    loss[p.row_offset + row] = select(bitcast<f32>(NAN_BITS), 0.0, label == p.ignore);
     if (WANT_ARGMAX) { correct[p.row_offset + row] = 0u; }
   }
 }

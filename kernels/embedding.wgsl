@@ -19,6 +19,9 @@
 // backward*: workgroup WG (override, default 256) per position, grid N folded into (x, y)
 //   (n = x + y · nx). Ids outside [0, V) are skipped (their forward row was already NaN).
 
+// A NaN that is not a constant expression: Tint rejects NaN in const-evaluation.
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+
 struct Params {
   n: u32,
   vocab: u32,
@@ -55,7 +58,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let i = flat(gid, nwg);
   if (i >= p.n * p.cols) { return; }
   let id = ids[i / p.cols];
-  out[i] = select(bitcast<f32>(0x7fc00000u), f32(w[u32(id) * p.cols + i % p.cols]), valid(id));
+  out[i] = select(bitcast<f32>(NAN_BITS), f32(w[u32(id) * p.cols + i % p.cols]), valid(id));
 }
 
 @compute @workgroup_size(256)
@@ -64,7 +67,7 @@ fn forward4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   if (i >= p.n * p.cols) { return; }
   let id = ids[i / p.cols];
   if (!valid(id)) {
-    out4[i] = vec4<f32>(bitcast<f32>(0x7fc00000u));
+    out4[i] = vec4<f32>(bitcast<f32>(NAN_BITS));
     return;
   }
   out4[i] = vec4<f32>(w4[u32(id) * p.cols + i % p.cols]);

@@ -324,7 +324,9 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   let tx = tid % TX;
   let ty = tid / TX;
   let kBeg = setup(wg);
-  let nTiles = (max(kEnd, kBeg) - kBeg + BK - 1u) / BK;
+  // From uniforms and workgroup_id, not the private kEnd: barriers below need uniform control flow (Tint).
+  let kStop = min(p.K, kBeg + p.kChunk);
+  let nTiles = (max(kStop, kBeg) - kBeg + BK - 1u) / BK;
   if (nTiles > 0u) {
     for (var i = 0u; i < GA; i++) { putA(0u, tid + i * NT, fetchA(tid + i * NT, kBeg)); }
     for (var i = 0u; i < GB; i++) { putB(0u, tid + i * NT, fetchB(tid + i * NT, kBeg)); }
@@ -367,7 +369,8 @@ fn simple(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: 
   let tx = tid % TX;
   let ty = tid / TX;
   let kBeg = setup(wg);
-  for (var k0 = kBeg; k0 < kEnd; k0 += BK) {
+  let kStop = min(p.K, kBeg + p.kChunk);
+  for (var k0 = kBeg; k0 < kStop; k0 += BK) {
     for (var e = tid; e < BM * BK; e += NT) { storeA(0u, e, loadA(e, k0)); }
     for (var e = tid; e < BN * BK; e += NT) { storeB(0u, e, loadB(e, k0)); }
     workgroupBarrier();
