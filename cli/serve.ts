@@ -6,6 +6,7 @@
 import { createApp } from "../server/app.ts";
 import { loadConfig, USAGE } from "../server/config.ts";
 import { startWorkerBackend } from "../server/worker_client.ts";
+import { demoRoutesFor } from "../server/demo_routes.ts";
 
 if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
   console.log(USAGE);
@@ -38,7 +39,7 @@ const server = Deno.serve({
     );
     console.log(`listening on http://${hostname}:${port}`);
   },
-}, createApp(backend, cfg.app).fetch);
+}, createApp(backend, { ...cfg.app, publicRoutes: demoRoutesFor(cfg.init) ?? undefined }).fetch);
 const stop = async () => {
   await server.shutdown();
   await backend.close();

@@ -36,6 +36,11 @@ export interface AppOptions {
   retryAfterSeconds?: number;
   /** Requests per minute per client (API key or remote address); 429 beyond. Off when unset. */
   rateLimitPerMinute?: number;
+  /**
+   * Routes served before authentication, rate limiting and the JSON-only rule: the browser demo's page
+   * and model files (server/demo_routes.ts), which are public GETs.
+   */
+  publicRoutes?: Hono;
 }
 
 /** Shown with every diagnosis. */
@@ -94,6 +99,7 @@ export function createApp(backend: ServeBackend, options: AppOptions = {}): Hono
       streamEnds.delete(id);
     });
   };
+  if (o.publicRoutes) app.route("/", o.publicRoutes);
   if (o.corsOrigins?.length) {
     app.use(
       "*",

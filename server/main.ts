@@ -7,6 +7,7 @@
 import { createApp } from "./app.ts";
 import { loadConfig } from "./config.ts";
 import { startWorkerBackend } from "./worker_client.ts";
+import { demoRoutesFor } from "./demo_routes.ts";
 
 let app;
 try {
@@ -15,7 +16,7 @@ try {
   // deno serve drains and exits on SIGINT/SIGTERM once nothing keeps the isolate alive: the engine
   // Worker would (measured: no exit without this).
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => backend.close());
-  app = createApp(backend, cfg.app);
+  app = createApp(backend, { ...cfg.app, publicRoutes: demoRoutesFor(cfg.init) ?? undefined });
 } catch (e) {
   console.error(`error: ${(e as Error).message}`);
   Deno.exit(1);

@@ -12,7 +12,7 @@ import type { DemoWorkerApi } from "./worker.ts";
 import type { CaseFields, DiagnoseResult, DiagnoseUpdate, LoadProgress } from "./session.ts";
 import { clearModelCache } from "./cached_fs.ts";
 import { EXAMPLES, formatBytes, type Lang, strings } from "./i18n.ts";
-import type { DemoConfig } from "./config.ts";
+import type { DemoConfig } from "../src/engine/demo_config.ts";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);

@@ -10,6 +10,7 @@ import { openModel } from "../../src/engine/open.ts";
 import { ModelServer, type ServeBackend, servedModel } from "../../src/engine/serving.ts";
 import { encodePrompt, fillFields, getTemplate, stopTokenIds } from "../../src/data/templates.ts";
 import { createApp } from "../../server/app.ts";
+import { demoRoutesFor } from "../../server/demo_routes.ts";
 import { TESTDATA } from "../model/golden.ts";
 import { readSse } from "./sse.ts";
 
@@ -287,4 +288,24 @@ Deno.test("bodies are logged only when enabled; a request past the timeout gets 
   });
   await errorOf(res, 503, "timeout_error");
   assertEquals(res.headers.get("retry-after"), "2");
+});
+
+Deno.test("the demo's page config and model files are public GETs before API-key checks", async () => {
+  const demo = demoRoutesFor({ model: `${TESTDATA}/llama`, adapter: `${TESTDATA}/llama_lora` })!;
+  const withDemo = createApp(server, { apiKeys: ["sk-one"], publicRoutes: demo });
+  const cfg = await withDemo.request("/demo/config.json");
+  assertEquals(cfg.status, 200);
+  const j = await cfg.json();
+  assertEquals([j.model, j.adapter], ["llama", "llama_lora"]);
+  const file = await withDemo.request("/models/llama/config.json");
+  assertEquals(file.status, 200);
+  assertEquals((await file.json()).model_type, "llama");
+  assertEquals((await withDemo.request("/v1/models")).status, 401, "the API still needs a key");
+  const escape = await withDemo.request("/models/llama/..%2F..%2F..%2Fdeno.json");
+  assert(escape.status === 404 || escape.status === 400, `nothing outside the folders: got ${escape.status}`);
+  assertEquals(
+    demoRoutesFor({ model: "", shape: "qwen2.5-0.5b" }),
+    null,
+    "random-weight bench models have no files",
+  );
 });

@@ -11,7 +11,7 @@ import { Hono } from "hono";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { assert, assertEquals } from "../assert.ts";
 import { buildWeb } from "../../web/build.ts";
-import { demoRoutes } from "../../web/routes.ts";
+import { demoRoutes } from "../../server/demo_routes.ts";
 import { diagnosisPrompt } from "../../web/session.ts";
 import { CHROMIUM, chromiumArgs } from "./chromium.ts";
 

@@ -5,9 +5,9 @@
  */
 import { Hono } from "hono";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { demoRoutes } from "../../web/routes.ts";
+import { demoRoutes } from "../../server/demo_routes.ts";
 import { cachedHttpFs } from "../../web/cached_fs.ts";
-import type { DemoConfig } from "../../web/config.ts";
+import type { DemoConfig } from "../../src/engine/demo_config.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const MODEL = `${ROOT}tests/testdata/llama`;

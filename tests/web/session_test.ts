@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { demoRoutes } from "../../web/routes.ts";
+import { demoRoutes } from "../../server/demo_routes.ts";
 import {
   DemoSession,
   diagnosisPrompt,

@@ -1,5 +1,5 @@
 /**
- * The demo's `/demo/config.json`, written by web/routes.ts and read by the page: which model folder
+ * The demo's `/demo/config.json`, written by server/demo_routes.ts and read by the page: which model folder
  * (and adapter) to open and the fingerprint of each folder (cache keys follow it).
  */
 

@@ -16,7 +16,7 @@
  * Deno.serve({ port: 8000 }, app.fetch);
  */
 import { Hono } from "hono";
-import type { DemoConfig } from "./config.ts";
+import type { DemoConfig } from "../src/engine/demo_config.ts";
 
 /** Options of {@link demoRoutes}. */
 export interface DemoRoutesOptions {
@@ -26,7 +26,7 @@ export interface DemoRoutesOptions {
   model: string;
   /** The PEFT adapter folder the page attaches (a key of `models`), if any. */
   adapter?: string | null;
-  /** The built page (default: web/dist next to this file). */
+  /** The built page (default: web/dist, from `deno task build:web`). */
   distDir?: string;
   /** Default "max new tokens" of the form (128). */
   maxNewTokens?: number;
@@ -63,7 +63,7 @@ export function demoRoutes(opts: DemoRoutesOptions): Hono {
       throw new Error(`demoRoutes: bad folder name "${n}"`);
     }
   }
-  const dist = opts.distDir ?? new URL("./dist", import.meta.url).pathname;
+  const dist = opts.distDir ?? new URL("../web/dist", import.meta.url).pathname;
   const app = new Hono();
 
   app.get("/demo", (c) => c.redirect("/demo/", 301));
@@ -194,4 +194,26 @@ async function fingerprint(dir: string): Promise<string> {
     }
   }
   return h.toString(16).padStart(8, "0");
+}
+
+/**
+ * The demo routes for the model a server was started with (`--model DIR [--adapter DIR]`): the page
+ * opens the same folders the API serves. Null for random-weight bench models (no folder to serve).
+ *
+ * @example
+ * createApp(backend, { ...cfg.app, publicRoutes: demoRoutesFor(cfg.init) ?? undefined });
+ */
+export function demoRoutesFor(init: { model: string; shape?: string; adapter?: string | null }): Hono | null {
+  if (init.shape || !init.model) return null;
+  const name = (dir: string, fallback: string) =>
+    dir.replace(/\/+$/, "").split("/").pop()?.replace(/[^\w.-]/g, "_") || fallback;
+  const model = name(init.model, "model");
+  const models: Record<string, string> = { [model]: init.model };
+  let adapter: string | null = null;
+  if (init.adapter) {
+    adapter = name(init.adapter, "adapter");
+    if (adapter === model) adapter = `${adapter}-adapter`;
+    models[adapter] = init.adapter;
+  }
+  return demoRoutes({ models, model, adapter });
 }
