@@ -3,7 +3,7 @@
  * outputs, error norms, and float64 finite differences for backward checks.
  */
 import { assert } from "./assert.ts";
-import { createGpu, type DType, type Gpu } from "../src/gpu/mod.ts";
+import { createGpu, type DType, Gpu } from "../src/gpu/mod.ts";
 import { Rng, Tensor } from "../src/tensor/mod.ts";
 import { fill } from "../src/ops/elementwise.ts";
 
@@ -77,4 +77,25 @@ export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, eps 
 /** Which storage dtypes this adapter can test ("f16" only with shader-f16). */
 export function storageTypes(gpu: Gpu): DType[] {
   return gpu.info.f16 ? ["f32", "f16"] : ["f32"];
+}
+
+let withoutSubgroups: Gpu | null = null;
+
+/**
+ * The test GPU, plus the same device seen without subgroups, so kernels linked with a block-reduction
+ * library (src/ops/reduce.ts rowSpec) run both their subgroup and their workgroup-memory version.
+ */
+export async function reductionGpus(): Promise<[string, Gpu][]> {
+  const gpu = await testGpu();
+  if (!gpu.info.subgroups) return [["workgroup", gpu]];
+  withoutSubgroups ??= new Gpu(gpu.device, { ...gpu.info, subgroups: false });
+  return [["subgroup", gpu], ["workgroup", withoutSubgroups]];
+}
+
+/**
+ * Ops allocate their outputs from the pool, which hands back the most recently released buffer of a
+ * size bucket: releasing a NaN-filled one just before the op makes any unwritten output element NaN.
+ */
+export function poisonPool(gpu: Gpu, shape: number[]): void {
+  poisoned(gpu, shape).dispose();
 }

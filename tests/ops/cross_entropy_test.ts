@@ -1,6 +1,14 @@
-import { assertClose, finiteDiff, poisoned, randomData, testGpu, tolFor } from "../util.ts";
+import {
+  assertClose,
+  finiteDiff,
+  poisoned,
+  poisonPool,
+  randomData,
+  reductionGpus as gpus,
+  testGpu,
+  tolFor,
+} from "../util.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { Gpu } from "../../src/gpu/mod.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { backward } from "../../src/autograd/mod.ts";
 import { scale } from "../../src/ops/elementwise.ts";
@@ -12,21 +20,6 @@ import {
   lossMean,
 } from "../../src/ops/cross_entropy.ts";
 import { crossEntropyBackwardRef, crossEntropyRef } from "../../src/reference/cross_entropy.ts";
-
-let fallback: Gpu | null = null;
-
-/** The test GPU, plus the same device seen without subgroups so the workgroup-memory library runs too. */
-async function gpus(): Promise<[string, Gpu][]> {
-  const gpu = await testGpu();
-  if (!gpu.info.subgroups) return [["workgroup", gpu]];
-  fallback ??= new Gpu(gpu.device, { ...gpu.info, subgroups: false });
-  return [["subgroup", gpu], ["workgroup", fallback]];
-}
-
-/** Releases a NaN-filled buffer of this size bucket so the op's next pooled output starts as NaN. */
-function poisonPool(gpu: Gpu, shape: number[]): void {
-  poisoned(gpu, shape).dispose();
-}
 
 /** Labels in [0, v) with about one row in four set to −100 (row 0 always valid). */
 function makeLabels(rng: Rng, rows: number, v: number): Int32Array {

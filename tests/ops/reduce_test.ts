@@ -1,20 +1,17 @@
-import { assertClose, finiteDiff, poisoned, randomData, testGpu, tolFor } from "../util.ts";
+import {
+  assertClose,
+  finiteDiff,
+  poisoned,
+  randomData,
+  reductionGpus as gpus,
+  testGpu,
+  tolFor,
+} from "../util.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { Gpu } from "../../src/gpu/mod.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { backward } from "../../src/autograd/mod.ts";
 import { mean, sum, sumRows, sumSquares } from "../../src/ops/reduce.ts";
 import { meanRef, sumBackwardRef, sumRef, sumRowsRef, sumSquaresRef } from "../../src/reference/reduce.ts";
-
-let fallback: Gpu | null = null;
-
-/** The test GPU, plus the same device seen without subgroups so the workgroup-memory library runs too. */
-async function gpus(): Promise<[string, Gpu][]> {
-  const gpu = await testGpu();
-  if (!gpu.info.subgroups) return [["workgroup", gpu]];
-  fallback ??= new Gpu(gpu.device, { ...gpu.info, subgroups: false });
-  return [["subgroup", gpu], ["workgroup", fallback]];
-}
 
 /** Relative error of one scalar. */
 function assertScalar(got: number, want: number, tol: number, what: string): void {

@@ -1,4 +1,13 @@
-import { assertClose, finiteDiff, poisoned, randomData, relL2, storageTypes, testGpu } from "../util.ts";
+import {
+  assertClose,
+  finiteDiff,
+  poisoned,
+  randomData,
+  reductionGpus as gpus,
+  relL2,
+  storageTypes,
+  testGpu,
+} from "../util.ts";
 import { assert, assertEquals } from "../assert.ts";
 import { Gpu } from "../../src/gpu/mod.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
@@ -12,16 +21,6 @@ const EPS = 1e-5;
 // f32 math with a tree-ordered sum (not the reference's order); with f16 weights the reference sees
 // the same f16-rounded values, so the same bound holds.
 const TOL = 1e-4;
-
-let fallback: Gpu | null = null;
-
-/** The test GPU, plus the same device seen without subgroups so the workgroup-memory library runs too. */
-async function gpus(): Promise<[string, Gpu][]> {
-  const gpu = await testGpu();
-  if (!gpu.info.subgroups) return [["workgroup", gpu]];
-  fallback ??= new Gpu(gpu.device, { ...gpu.info, subgroups: false });
-  return [["subgroup", gpu], ["workgroup", fallback]];
-}
 
 Deno.test("rmsNorm forward matches the reference (f32/f16 weights, awkward sizes, both reduction libraries)", async () => {
   const rng = new Rng(11);

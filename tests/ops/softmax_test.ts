@@ -1,28 +1,17 @@
-import { assertClose, finiteDiff, poisoned, randomData, testGpu, tolFor } from "../util.ts";
+import {
+  assertClose,
+  finiteDiff,
+  poisonPool,
+  randomData,
+  reductionGpus as gpus,
+  testGpu,
+  tolFor,
+} from "../util.ts";
 import { assertThrows } from "../assert.ts";
-import { Gpu } from "../../src/gpu/mod.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { backward } from "../../src/autograd/mod.ts";
 import { softmax } from "../../src/ops/softmax.ts";
 import { softmaxBackwardRef, softmaxRef } from "../../src/reference/softmax.ts";
-
-let fallback: Gpu | null = null;
-
-/** The test GPU, plus the same device seen without subgroups so the workgroup-memory library runs too. */
-async function gpus(): Promise<[string, Gpu][]> {
-  const gpu = await testGpu();
-  if (!gpu.info.subgroups) return [["workgroup", gpu]];
-  fallback ??= new Gpu(gpu.device, { ...gpu.info, subgroups: false });
-  return [["subgroup", gpu], ["workgroup", fallback]];
-}
-
-/**
- * Ops allocate their outputs from the pool, which hands back the most recently released buffer of a
- * size bucket: releasing a NaN-filled one just before the op makes any unwritten output element NaN.
- */
-function poisonPool(gpu: Gpu, shape: number[]): void {
-  poisoned(gpu, shape).dispose();
-}
 
 // V 5000 and 8 take the vec4 kernels; 1, 7, 257 the scalar ones.
 const SHAPES = [[1, 1], [3, 7], [33, 257], [3, 5000], [1, 8], [33, 5000]];
