@@ -6,7 +6,8 @@
  *           [--seq-len 1024] [--batch-size 1] [--gen 128] [--chunk 16] [--submit step|chunk] [--reps 5]
  *           [--dtype f16|f32] [--json]
  *           prefill ms, time to first token, decode tok/s, peak GPU memory (bench/model.ts); any of
- *           these flags selects the model bench, which defaults to the random `tiny` shape
+ *           these flags selects the model bench, which defaults to the embedded default model
+ *           (output/default, from `deno task train`) or, before training, the random `tiny` shape
  *   serve (--model DIR [--adapter DIR] | --shape NAME | --url URL) [--clients 1,16] [--requests 4]
  *           [--gen 128] [--slots 16] [--chunk 16] [--endpoint diagnose|chat] [--dtype f16|f32] [--json]
  *           the HTTP server under N concurrent clients: p50/p95 latency, tokens/s (bench/serve.ts)

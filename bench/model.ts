@@ -1,7 +1,7 @@
 /**
  * Model benchmark: prefill time, time to first token, decode tokens/s and peak GPU memory for a model
  * folder (`--model DIR [--adapter DIR]`) or a random-weight architecture (`--shape NAME`, built on the
- * GPU; default `tiny`). Called by `deno task bench --model … | --shape … --seq-len N --batch-size B
+ * GPU). With neither: output/default (the embedded default, after `deno task train`), else `tiny`. Called by `deno task bench --model … | --shape … --seq-len N --batch-size B
  * [--gen G] [--chunk K] [--json]` (bench/main.ts).
  *
  * What is timed (wall clock, Deno, readbacks included — the numbers a user sees):
@@ -78,8 +78,16 @@ function prefill(model: LlamaModel, ids: Tensor, pos: Tensor, last: Tensor): Ten
  * @example
  * const r = await runModelBench(gpu, { shape: "qwen2.5-0.5b", seqLen: 1024, batchSize: 1, gen: 128, chunk: 16, reps: 5, log: console.error });
  */
+/** Where `deno task train` (config/default.yaml) writes the embedded default model. */
+const DEFAULT_MODEL = "output/default";
+
 export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<ModelBenchResult> {
   if (o.model && o.shape) throw new Error("give --model or --shape, not both");
+  // No model flag: the embedded default (what `deno task train` writes), else the random `tiny` shape.
+  if (!o.model && !o.shape && await denoFs.exists(`${DEFAULT_MODEL}/config.json`)) {
+    o = { ...o, model: DEFAULT_MODEL };
+    o.log(`no --model/--shape: the embedded default model ${DEFAULT_MODEL}`);
+  }
   const shape = o.model ? null : (o.shape ?? "tiny");
   if (shape && !SHAPES[shape]) {
     throw new Error(`--shape ${shape}: unknown (known: ${Object.keys(SHAPES).join(", ")})`);
