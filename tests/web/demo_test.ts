@@ -12,6 +12,11 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { assert, assertEquals } from "../assert.ts";
 import { buildWeb } from "../../web/build.ts";
 import { demoRoutes } from "../../server/demo_routes.ts";
+import { createApp } from "../../server/app.ts";
+import { createGpu } from "../../src/gpu/mod.ts";
+import { openModel } from "../../src/engine/open.ts";
+import { ModelServer, servedModel } from "../../src/engine/serving.ts";
+import { denoFs } from "../../cli/deno_fs.ts";
 import { diagnosisPrompt } from "../../web/session.ts";
 import { CHROMIUM, chromiumArgs } from "./chromium.ts";
 
@@ -61,25 +66,34 @@ async function generateReference(): Promise<{ prompt_ids: number[]; token_ids: n
   return JSON.parse(stdout.trim().split("\n").pop()!);
 }
 
-/** The demo on 127.0.0.1 with its own build; counts GET requests for model files. */
-function startHost(distDir: string) {
+/**
+ * The API server's app (server/app.ts, API keys on) on 127.0.0.1 with the demo mounted the way
+ * `deno task serve` mounts it, over its own build; counts GET requests for model files.
+ */
+async function startHost(distDir: string) {
   const gets: string[] = [];
+  const gpu = await createGpu();
+  const opened = await openModel(gpu, denoFs, MODEL, { adapter: ADAPTER, dtype: "f32" });
+  const backend = new ModelServer(servedModel(opened), { name: "tiny-llama", slots: 1, chunkSize: 8 });
+  const demo = demoRoutes({
+    models: { llama: MODEL, llama_lora: ADAPTER },
+    model: "llama",
+    adapter: "llama_lora",
+    distDir,
+  });
   const app = new Hono();
   app.use("/models/*", async (c, next) => {
     if (c.req.method === "GET") gets.push(c.req.path);
     await next();
   });
-  app.route(
-    "/",
-    demoRoutes({
-      models: { llama: MODEL, llama_lora: ADAPTER },
-      model: "llama",
-      adapter: "llama_lora",
-      distDir,
-    }),
-  );
+  app.route("/", createApp(backend, { apiKeys: ["sk-test"], publicRoutes: demo }));
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
-  return { url: `http://127.0.0.1:${server.addr.port}`, gets, close: () => server.shutdown() };
+  const close = async () => {
+    await server.shutdown();
+    opened.dispose();
+    gpu.destroy();
+  };
+  return { url: `http://127.0.0.1:${server.addr.port}`, gets, close };
 }
 
 /** Where the page's start-up ends (body[data-state]). */
@@ -100,7 +114,7 @@ Deno.test({
     await Deno.mkdir(OUT, { recursive: true });
     const distDir = await Deno.makeTempDir({ prefix: "webtune-dist-" });
     const [want] = await Promise.all([generateReference(), buildWeb({ outDir: distDir })]);
-    const host = startHost(distDir);
+    const host = await startHost(distDir);
     let browser: Browser | null = null;
     const logs: string[] = [];
     try {
@@ -230,7 +244,7 @@ Deno.test({
     await Deno.mkdir(OUT, { recursive: true });
     const distDir = await Deno.makeTempDir({ prefix: "webtune-dist-" });
     await buildWeb({ outDir: distDir, check: false });
-    const host = startHost(distDir);
+    const host = await startHost(distDir);
     let browser: Browser | null = null;
     try {
       browser = await chromium.launch({
