@@ -7,4 +7,6 @@ export {
   type Node,
   noGrad,
   record,
+  withGrad,
 } from "./tape.ts";
+export { checkpoint } from "./checkpoint.ts";

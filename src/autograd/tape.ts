@@ -49,6 +49,20 @@ export function noGrad<R>(fn: () => R): R {
   return result;
 }
 
+/**
+ * Runs `fn` with recording on even inside noGrad() or a backward rule (activation recomputation needs
+ * to rebuild a piece of graph while the outer backward runs untaped). Synchronous functions only.
+ */
+export function withGrad<R>(fn: () => R): R {
+  const saved = gradDepth;
+  gradDepth = 0;
+  try {
+    return fn();
+  } finally {
+    gradDepth = saved;
+  }
+}
+
 /** Attaches a backward rule to `out` when grad mode is on and any input requires grad. Returns `out`. */
 export function record(out: Tensor, name: string, inputs: Tensor[], backward: BackwardFn): Tensor {
   if (gradDepth > 0 || !inputs.some((t) => t.requiresGrad)) return out;

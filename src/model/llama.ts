@@ -14,6 +14,7 @@
 import type { Tensor } from "../tensor/mod.ts";
 import type { ModelConfig } from "../io/config.ts";
 import { Linear } from "../nn/linear.ts";
+import { checkpoint } from "../autograd/mod.ts";
 import {
   add,
   attention,
@@ -146,7 +147,7 @@ export class LlamaModel {
   forward(
     ids: Tensor,
     positions: Tensor,
-    opts: { caches?: KvCache[]; cacheRows?: Tensor; seed?: number } = {},
+    opts: { caches?: KvCache[]; cacheRows?: Tensor; seed?: number; checkpoint?: boolean } = {},
   ) {
     const c = this.config;
     const [B, T] = ids.shape;
@@ -155,7 +156,10 @@ export class LlamaModel {
     }
     const seed = opts.seed ?? 0;
     let x = embedding(ids, this.embed);
-    this.layers.forEach((l, i) => {
+    if (opts.checkpoint && opts.caches) {
+      throw new Error("LlamaModel.forward: checkpoint is for training, not with caches");
+    }
+    const layer = (l: LlamaLayer, i: number, x: Tensor): Tensor => {
       const h = rmsNorm(x, l.inputNorm, c.rmsNormEps);
       const s = seed + 8 * i;
       // ops' reshape (not Tensor.reshape) so autograd sees the reshapes when adapters train.
@@ -171,8 +175,11 @@ export class LlamaModel {
         kvCacheWrite(opts.caches[i], k, v, opts.cacheRows);
       }
       const o = reshape(attention(q, k, v, this.#attnOpts()), [B, T, c.numHeads * c.headDim]);
-      x = add(x, l.o.forward(o, s + 3));
-      x = this.#mlp(l, x, s + 4);
+      return this.#mlp(l, add(x, l.o.forward(o, s + 3)), s + 4);
+    };
+    this.layers.forEach((l, i) => {
+      // gradient_checkpointing: keep only each layer's input; backward rebuilds the layer (same seeds).
+      x = opts.checkpoint ? checkpoint((h) => layer(l, i, h), x, layerParams(l)) : layer(l, i, x);
     });
     return x;
   }
@@ -222,4 +229,15 @@ export class LlamaModel {
     }
     this.invFreq.dispose();
   }
+}
+
+/** Every tensor of a layer that may require grad: norms, linear weights and biases, LoRA A and B. */
+function layerParams(l: LlamaLayer): Tensor[] {
+  const out = [l.inputNorm, l.postNorm];
+  for (const m of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) {
+    out.push(m.weight);
+    if (m.bias) out.push(m.bias);
+    if (m.lora) out.push(m.lora.A, m.lora.B);
+  }
+  return out;
 }

@@ -34,7 +34,7 @@ export type MicroBatch = Pick<
 
 /**
  * Records forward + backward of every micro-batch and one AdamW update. `seeds` (one per micro-batch)
- * drive LoRA dropout. Returns each micro-batch's loss weight (n_i / N) and the non-padding tokens.
+ * drive LoRA dropout; `opts.checkpoint` recomputes each layer in backward (gradient_checkpointing). Returns each micro-batch's loss weight (n_i / N) and the non-padding tokens.
  *
  * @example
  * const { weights } = optimizerStep(model, opt, [batch], schedule.lr(opt.stepCount), [rng.int(2 ** 31)], log);
@@ -46,6 +46,7 @@ export function optimizerStep(
   lr: number,
   seeds: number[],
   log?: StepLog,
+  opts: { checkpoint?: boolean } = {},
 ): { weights: number[]; tokens: number } {
   const gpu = model.gpu, C = model.config.hiddenSize;
   const shifted = micro.map((b) => shiftLabels(b.labels, b.rows, b.seqLen));
@@ -57,7 +58,7 @@ export function optimizerStep(
       const ids = Tensor.from(gpu, b.inputIds, [b.rows, b.seqLen], "i32");
       const pos = Tensor.from(gpu, b.positionIds, [b.rows, b.seqLen], "i32");
       const labels = Tensor.from(gpu, shifted[i], [n], "i32");
-      const hidden = model.forward(ids, pos, { seed: seeds[i] ?? 0 });
+      const hidden = model.forward(ids, pos, { seed: seeds[i] ?? 0, checkpoint: opts.checkpoint });
       const normed = reshape(rmsNorm(hidden, model.norm, model.config.rmsNormEps), [n, C]);
       const loss = lmHeadCrossEntropy(normed, model.lmHead, labels);
       backward(loss, Tensor.from(gpu, [counts[i] / total], [1]));

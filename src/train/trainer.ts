@@ -168,7 +168,7 @@ export class Trainer {
       lossOffset: slot * ga * 4,
       norm: this.#normLog.buffer,
       normOffset: slot * 4,
-    });
+    }, { checkpoint: this.cfg.gradient_checkpointing });
     const last = micro[micro.length - 1];
     const pos = this.loader.position;
     this.#pending.push({

@@ -23,7 +23,6 @@ export function matmulFlopsPerToken(model: LlamaModel, t: Trainable): number {
 /** Config keys that are accepted (LLaMA-Factory configs set them) but change nothing here: said once. */
 export function unsupported(c: TrainConfig): string[] {
   const out: string[] = [];
-  if (c.gradient_checkpointing) out.push("gradient_checkpointing is not implemented; activations are kept");
   if (c.packing) out.push("packing: packed examples attend to each other (no per-example attention mask)");
   if (c.fp16 || c.bf16) out.push("fp16/bf16: frozen weights are f16 where the GPU allows; compute stays f32");
   return out;
