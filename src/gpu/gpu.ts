@@ -7,6 +7,7 @@
  * is flushed only by read(), write(), sync() or flush().
  */
 import { BufferPool } from "./pool.ts";
+import { BindGroupCache } from "./bind_groups.ts";
 import { type DType } from "./dtype.ts";
 import { KERNEL_SOURCES } from "./kernel_sources.ts";
 import type { Uniforms } from "./uniforms.ts";
@@ -42,9 +43,8 @@ export interface GpuInfo {
 
 const UNIFORM_ARENA_BYTES = 1 << 20;
 
-const BIND_GROUP_CACHE = 8192;
-
-interface Pipe {
+/** A compiled kernel: its pipeline, bind group layout and the name errors use. */
+export interface Pipe {
   id: number;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
@@ -70,9 +70,7 @@ export class Gpu {
   #errors: string[] = [];
   #pendingScopes: Promise<void>[] = [];
   #dispatches = 0;
-  #groups = new Map<string, GPUBindGroup>();
-  #bufferIds = new WeakMap<GPUBuffer, number>();
-  #nextBufferId = 1;
+  #groups: BindGroupCache;
   #nextPipeId = 1;
   #timed: { querySet: GPUQuerySet; passes: number } | null = null;
   #querySet: GPUQuerySet | null = null;
@@ -83,6 +81,7 @@ export class Gpu {
     this.info = info;
     this.debug = opts.debug ?? false;
     this.pool = new BufferPool(device);
+    this.#groups = new BindGroupCache(device);
     this.#uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.#arena = device.createBuffer({
       size: UNIFORM_ARENA_BYTES,
@@ -240,7 +239,8 @@ export class Gpu {
       this.device.pushErrorScope("validation");
       this.device.pushErrorScope("out-of-memory");
     }
-    const group = this.#bindGroup(pipe, buffers, uniforms ? this.#stageUniforms(uniforms) : null);
+    const uniform = uniforms ? { buffer: this.#arena, ...this.#stageUniforms(uniforms) } : null;
+    const group = this.#groups.get(pipe, buffers, uniform);
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
@@ -257,44 +257,6 @@ export class Gpu {
         this.device.popErrorScope().then(check),
       );
     }
-  }
-
-  /**
-   * Bind groups are cached by (pipeline, uniform slot, buffers): creating one is about half of a
-   * dispatch's host cost, and a decode or training step records the same kernels on the same pooled
-   * buffers at the same uniform slots step after step. A destroyed buffer is never handed out again,
-   * so a stale entry can never be hit; the cache is simply dropped when it grows past its bound.
-   */
-  #bindGroup(
-    pipe: Pipe,
-    buffers: Binding[] | Record<number, Binding>,
-    uniform: { offset: number; size: number } | null,
-  ): GPUBindGroup {
-    const list: [number, Binding][] = Array.isArray(buffers)
-      ? buffers.map((b, i) => [i + 1, b])
-      : Object.entries(buffers).map(([k, b]) => [Number(k), b]);
-    let key = `${pipe.id}|${uniform ? `${uniform.offset}:${uniform.size}` : "-"}`;
-    for (const [binding, b] of list) {
-      const r = b instanceof GPUBuffer ? { buffer: b } : b;
-      key += `|${binding}=${this.#bufferId(r.buffer)}:${r.offset ?? 0}:${r.size ?? ""}`;
-    }
-    let group = this.#groups.get(key);
-    if (group) return group;
-    const entries: GPUBindGroupEntry[] = [];
-    if (uniform) entries.push({ binding: 0, resource: { buffer: this.#arena, ...uniform } });
-    for (const [binding, b] of list) {
-      entries.push({ binding, resource: b instanceof GPUBuffer ? { buffer: b } : b });
-    }
-    group = this.device.createBindGroup({ layout: pipe.layout, entries, label: pipe.name });
-    if (this.#groups.size >= BIND_GROUP_CACHE) this.#groups.clear();
-    this.#groups.set(key, group);
-    return group;
-  }
-
-  #bufferId(b: GPUBuffer): number {
-    let id = this.#bufferIds.get(b);
-    if (id === undefined) this.#bufferIds.set(b, id = this.#nextBufferId++);
-    return id;
   }
 
   #stageUniforms(u: Uniforms): { offset: number; size: number } {
