@@ -13,12 +13,12 @@
  */
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
-import type { DataFs } from "../src/data/fs.ts";
 import { fetchPubmed } from "../src/data/pubmed.ts";
 import type { PubmedRecord } from "../src/data/pubmed_xml.ts";
 import { ruleQa } from "../src/data/qa_rules.ts";
 import { chatQa, openAiQa } from "../src/data/qa_openai.ts";
 import { localChat, tokenCounter } from "./data_model.ts";
+import { denoFs } from "./deno_fs.ts";
 import { parseKnowledgeGraph } from "../src/data/kg.ts";
 import { type Lang, synthesizeCases } from "../src/data/synth.ts";
 import { type Format, FORMATS, validateDataset } from "../src/data/formats.ts";
@@ -28,25 +28,6 @@ import { buildDefaultDataset } from "../src/data/default_dataset.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DEFAULT_KG = `${REPO}/data/medical_kg.json`;
-
-async function parentDir(p: string): Promise<void> {
-  const i = p.lastIndexOf("/");
-  if (i > 0) await Deno.mkdir(p.slice(0, i), { recursive: true });
-}
-
-/** The Deno file-system adapter handed to src/data; writes create missing parent directories. */
-export const denoFs: DataFs = {
-  readText: (p) => Deno.readTextFile(p),
-  writeText: async (p, t) => {
-    await parentDir(p);
-    await Deno.writeTextFile(p, t);
-  },
-  appendText: async (p, t) => {
-    await parentDir(p);
-    await Deno.writeTextFile(p, t, { append: true });
-  },
-  exists: (p) => Deno.stat(p).then(() => true, () => false),
-};
 
 /** A user error: printed as one line, exit code 2. */
 class UsageError extends Error {}

@@ -1,11 +1,15 @@
 /**
- * The Deno implementation of src/io's {@link FileSystem}, handed to src/io by cli/ entry points.
+ * The Deno implementation of the file-system adapters src/ takes (src/ never calls Deno's file APIs):
+ * src/io's {@link FileSystem}, src/data's text-oriented {@link DataFs} and src/train's
+ * {@link CheckpointFs} (directory listing, recursive removal), in one object.
  *
  * @example
  * import { denoFs } from "./deno_fs.ts";
  * const weights = await openSafetensors(denoFs, "models/qwen2.5-0.5b");
  */
 import { type FileSystem, joinPath } from "../src/io/fs.ts";
+import type { DataFs } from "../src/data/fs.ts";
+import type { CheckpointFs } from "../src/train/checkpoint.ts";
 
 /** Reads exactly `length` bytes at `offset`: `read` may return fewer bytes than asked for. */
 async function readRange(path: string, offset: number, length: number): Promise<Uint8Array> {
@@ -25,8 +29,13 @@ async function readRange(path: string, offset: number, length: number): Promise<
   }
 }
 
-/** {@link FileSystem} over Deno's file APIs. */
-export const denoFs: FileSystem = {
+async function parentDir(p: string): Promise<void> {
+  const i = p.lastIndexOf("/");
+  if (i > 0) await Deno.mkdir(p.slice(0, i), { recursive: true });
+}
+
+/** Both adapters over Deno's file APIs; text writes create missing parent directories. */
+export const denoFs: FileSystem & DataFs & CheckpointFs = {
   readFile: (p) => Deno.readFile(p),
   readRange,
   readText: (p) => Deno.readTextFile(p),
@@ -36,4 +45,21 @@ export const denoFs: FileSystem = {
   rename: (a, b) => Deno.rename(a, b),
   mkdir: (p) => Deno.mkdir(p, { recursive: true }),
   join: joinPath,
+  writeText: async (p, t) => {
+    await parentDir(p);
+    await Deno.writeTextFile(p, t);
+  },
+  appendText: async (p, t) => {
+    await parentDir(p);
+    await Deno.writeTextFile(p, t, { append: true });
+  },
+  readDir: async (d) => {
+    try {
+      return await Array.fromAsync(Deno.readDir(d), (e) => e.name);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+  },
+  remove: (p) => Deno.remove(p, { recursive: true }).catch(() => {}),
 };

@@ -13,7 +13,6 @@
 import cliProgress from "cli-progress";
 import { createGpu } from "../src/gpu/mod.ts";
 import { loadConfig } from "../src/train/config.ts";
-import type { CheckpointFs } from "../src/train/checkpoint.ts";
 import { Trainer } from "../src/train/trainer.ts";
 import { defaultModelFiles } from "../src/train/default_model.ts";
 import { lossPlotPng } from "../src/train/loss_plot.ts";
@@ -26,20 +25,6 @@ const FONTS: [string, string][] = [
   ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVu Sans"],
   ["/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf", "Liberation Sans"],
 ];
-
-/** denoFs plus what checkpoints need (listing, recursive removal). */
-export const denoCheckpointFs: CheckpointFs = {
-  ...denoFs,
-  readDir: async (d) => {
-    try {
-      return await Array.fromAsync(Deno.readDir(d), (e) => e.name);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return [];
-      throw e;
-    }
-  },
-  remove: (p) => Deno.remove(p, { recursive: true }).catch(() => {}),
-};
 
 async function plotter(history: LogEntry[]): Promise<Uint8Array> {
   await initPlotRenderer(
@@ -94,7 +79,7 @@ async function main(): Promise<void> {
   }, cliProgress.Presets.shades_classic);
   let last = { loss: "-", lr: "-", tps: "-" };
   const trainer = await Trainer.create(gpu, cfg, {
-    fs: denoCheckpointFs,
+    fs: denoFs,
     info: (line) => console.error((barOpen ? "\n" : "") + line),
     onStep: (step, total) => {
       if (!tty) return;
