@@ -17,6 +17,7 @@ step() { # name, seconds, command...
 }
 deno run -A .gpu/adapter_check.ts > "$OUT/adapter.json" 2>&1
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$OUT/nvidia-smi.txt" 2>&1
+step dispatch 30 deno run -A --cached-only bench/dispatch.ts --json
 step kernels 150 deno run -A --cached-only bench/main.ts kernels --json
 step torch_matmul 45 python3 bench/peers/torch_matmul.py
 step torch_kernels 45 python3 bench/peers/torch_kernels.py --json "$OUT/torch_kernels.json"
