@@ -52,7 +52,7 @@ function bindGroupUs(): number {
 
 const warm = await time();
 const bindGroup = bindGroupUs();
-let t = performance.now();
+const t = performance.now();
 for (let i = 0; i < 5; i++) await gpu.read(c, 4);
 const readbackMs = (performance.now() - t) / 5;
 const out = {
