@@ -6,10 +6,12 @@
  * Ceilings (H200, measured with PyTorch on 2026-11-29): fp32 FMA 51 TFLOP/s (cuBLAS, TF32 off),
  * memory 4.2 TB/s (read + write). Fractions printed are of these.
  */
-import type { Gpu } from "../src/gpu/mod.ts";
+import { type Gpu, measuredCeiling } from "../src/gpu/mod.ts";
 
-export const PEAK_TFLOPS = 51;
-export const PEAK_TBPS = 4.2;
+/** The H200's ceilings (src/gpu/ceilings.ts): fractions are reported against them on any adapter. */
+const H200 = measuredCeiling("NVIDIA H200")!;
+export const PEAK_TFLOPS = H200.fp32Tflops;
+export const PEAK_TBPS = H200.memoryTbps;
 
 export interface BenchCase {
   /** Family/variant, e.g. "matmul f32 A·Bᵀ". */

@@ -11,7 +11,7 @@
  * training_loss.png, checkpoint-<step>/ every save_steps. Errors a user can cause are one line.
  */
 import cliProgress from "cli-progress";
-import { createGpu } from "../src/gpu/mod.ts";
+import { createGpu, measuredCeiling } from "../src/gpu/mod.ts";
 import { loadConfig } from "../src/train/config.ts";
 import { Trainer } from "../src/train/trainer.ts";
 import { defaultModelFiles } from "../src/train/default_model.ts";
@@ -97,8 +97,10 @@ async function main(): Promise<void> {
       if (!tty || e.eval_loss !== undefined) console.error((barOpen ? "\n" : "") + JSON.stringify(e));
     },
     plot: plotter,
-    // e.g. 67 for an H200 (fp32 FMA, no tensor cores); the log then shows the fraction reached.
-    peakTflops: Number(Deno.env.get("WEBTUNE_PEAK_TFLOPS") ?? "") || undefined,
+    // fp32 FMA ceiling for the log's fraction: WEBTUNE_PEAK_TFLOPS, else our measurement of this
+    // adapter (src/gpu/ceilings.ts; H200: 51), else none.
+    peakTflops: Number(Deno.env.get("WEBTUNE_PEAK_TFLOPS") ?? "") ||
+      measuredCeiling(gpu.info.description)?.fp32Tflops,
   });
   const c = trainer.model.config;
   console.error(
