@@ -37,7 +37,8 @@ const PROBE = [0, 40, 71, 99, 12, 300, 45, 7, 250, 3];
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
-Deno.test("trainer vs PEFT: same adapter init, same batches, 20 AdamW steps", async () => {
+// Until tools/peft_reference.py has run on the GPU machine this is a regression check of our own losses.
+Deno.test("trainer: 20 LoRA steps repeat the committed losses; vs PEFT once its reference exists", async () => {
   const fs = await toyFs();
   const cfg = toyConfig(HYPER);
   const trainer = await Trainer.create(gpu, cfg, { fs }, { baseDtype: "f32" });
