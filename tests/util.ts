@@ -11,7 +11,15 @@ let shared: Promise<Gpu> | null = null;
 
 /** The GPU for this test module (lavapipe on CI). Set WEBTUNE_GPU_DEBUG=1 to name failing kernels. */
 export function testGpu(): Promise<Gpu> {
-  shared ??= createGpu({ debug: Deno.env.get("WEBTUNE_GPU_DEBUG") === "1" });
+  if (!shared) {
+    shared = createGpu({ debug: Deno.env.get("WEBTUNE_GPU_DEBUG") === "1" });
+    // Release the device when this module's tests are done rather than in process teardown, where
+    // many modules' devices (deno test --parallel) are dropped at once: on lavapipe that teardown
+    // occasionally corrupted the heap and aborted an all-green run.
+    let opened: Gpu | null = null;
+    shared.then((g) => opened = g, () => {});
+    globalThis.addEventListener("unload", () => opened?.device.destroy());
+  }
   return shared;
 }
 
