@@ -15,7 +15,9 @@ import type { BenchCase } from "../harness.ts";
 import { Rng, Tensor } from "../../src/tensor/mod.ts";
 import { noGrad } from "../../src/autograd/mod.ts";
 import type { Gpu } from "../../src/gpu/mod.ts";
-import { attentionBackward, attentionDecode, attentionForward, KvCache } from "../../src/ops/attention.ts";
+import { attentionForward } from "../../src/ops/attention.ts";
+import { attentionBackward } from "../../src/ops/attention_backward.ts";
+import { attentionDecode, KvCache } from "../../src/ops/attention_decode.ts";
 
 function random(gpu: Gpu, shape: number[], rng: Rng): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);

@@ -4,14 +4,8 @@ import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { fill } from "../../src/ops/elementwise.ts";
 import { backward, noGrad } from "../../src/autograd/mod.ts";
 import type { Gpu } from "../../src/gpu/mod.ts";
-import {
-  attention,
-  attentionDecode,
-  attentionForward,
-  type AttentionOptions,
-  KvCache,
-  kvCacheWrite,
-} from "../../src/ops/attention.ts";
+import { attention, attentionForward, type AttentionOptions } from "../../src/ops/attention.ts";
+import { attentionDecode, KvCache, kvCacheWrite } from "../../src/ops/attention_decode.ts";
 import {
   attentionBackwardRef,
   attentionDecodeRef,

@@ -1,0 +1,150 @@
+/**
+ * Decode-time attention: a preallocated KV cache, writes into it, and split-K attention of one new
+ * token per sequence over it (kernels/attention_decode.wgsl).
+ *
+ * Letters: B batch, H query heads, Hkv kv heads, D head dim (multiple of 4, ≤ 128).
+ */
+import { type DType, type Gpu, Uniforms } from "../gpu/mod.ts";
+import { Tensor } from "../tensor/mod.ts";
+import { grid1d } from "../autograd/mod.ts";
+import { checkHeadDim, checkHeads, LOG2E } from "./attention_common.ts";
+
+/**
+ * Preallocated KV cache for decode: k and v of shape [B, Hkv, maxT, D] (rows of one head contiguous, so
+ * decode reads each head's keys as one block), f32 or f16 storage (f16 needs shader-f16).
+ *
+ * @example
+ * const cache = new KvCache(gpu, 1, 8, 4096, 128, gpu.info.f16 ? "f16" : "f32");
+ */
+export class KvCache {
+  readonly k: Tensor;
+  readonly v: Tensor;
+  readonly batch: number;
+  readonly kvHeads: number;
+  readonly maxT: number;
+  readonly headDim: number;
+  readonly dtype: DType;
+
+  constructor(gpu: Gpu, batch: number, kvHeads: number, maxT: number, headDim: number, dtype: DType) {
+    if (dtype !== "f32" && dtype !== "f16") throw new Error(`KvCache: dtype ${dtype} (want f32 or f16)`);
+    if (dtype === "f16" && !gpu.info.f16) throw new Error("KvCache: f16 storage needs shader-f16 (use f32)");
+    checkHeadDim("KvCache", headDim);
+    this.batch = batch;
+    this.kvHeads = kvHeads;
+    this.maxT = maxT;
+    this.headDim = headDim;
+    this.dtype = dtype;
+    const shape = [batch, kvHeads, maxT, headDim];
+    this.k = Tensor.zeros(gpu, shape, dtype, { persistent: true });
+    this.v = Tensor.zeros(gpu, shape, dtype, { persistent: true });
+  }
+
+  dispose(): void {
+    this.k.dispose();
+    this.v.dispose();
+  }
+}
+
+/** The uniform block of kernels/attention_decode.wgsl (one struct for its three entries). */
+function decodeUniforms(
+  c: KvCache,
+  f: Partial<Record<"B" | "T" | "H" | "window" | "split" | "nsplit" | "n" | "nx", number>> & {
+    scale2?: number;
+  },
+): Uniforms {
+  return new Uniforms().u32(f.B ?? c.batch).u32(f.T ?? 1).u32(f.H ?? c.kvHeads).u32(c.kvHeads).u32(c.maxT)
+    .u32(f.window ?? 0).f32(f.scale2 ?? 0).u32(f.split ?? 0).u32(f.nsplit ?? 0).u32(f.n ?? 0).u32(f.nx ?? 0);
+}
+
+/**
+ * Writes k/v [B, T, Hkv, D] f32 into the cache at rows positions[b] .. positions[b] + T − 1 (positions:
+ * u32 [B] on the GPU, so decode advances it without readback; rows past maxT are dropped). Not recorded.
+ *
+ * @example
+ * kvCacheWrite(cache, k, v, positions); // prefill: positions = zeros
+ */
+export function kvCacheWrite(cache: KvCache, k: Tensor, v: Tensor, positions: Tensor): void {
+  const [B, T, Hkv, D] = k.shape;
+  if (
+    k.shape.length !== 4 || v.shape.join() !== k.shape.join() || k.dtype !== "f32" || v.dtype !== "f32" ||
+    B !== cache.batch || Hkv !== cache.kvHeads || D !== cache.headDim
+  ) {
+    throw new Error(
+      `kvCacheWrite: k [${k.shape}] ${k.dtype}, v [${v.shape}] ${v.dtype} do not fit cache [${cache.k.shape}]`,
+    );
+  }
+  if (positions.dtype !== "u32" || positions.size !== B) {
+    throw new Error(
+      `kvCacheWrite: positions must be u32 [${B}], got ${positions.dtype} [${positions.shape}]`,
+    );
+  }
+  const gpu = k.gpu;
+  const n = k.size / 4; // one vec4 per thread (D % 4 == 0)
+  const grid = grid1d(n, 256, gpu.device.limits.maxComputeWorkgroupsPerDimension);
+  gpu.dispatch(
+    { file: "attention_decode", entry: "write", types: { ST: cache.dtype }, overrides: { D } },
+    { 1: k.buffer, 2: v.buffer, 3: positions.buffer, 4: cache.k.buffer, 5: cache.v.buffer },
+    grid,
+    decodeUniforms(cache, { T, n, nx: grid[0] }),
+  );
+}
+
+/** Keys per split: enough splits that ~1024 workgroups run (one sequence still fills a big GPU), at
+ * least 64 keys each so the partial results stay small next to the K/V bytes read. */
+function planSplits(maxT: number, groups: number): { split: number; nsplit: number } {
+  const wanted = Math.max(1, Math.ceil(1024 / groups));
+  const split = Math.max(64, Math.ceil(maxT / wanted / 32) * 32);
+  return { split, nsplit: Math.ceil(maxT / split) };
+}
+
+/**
+ * Decode attention: q [B, 1, H, D] f32 against the cache; lengths: u32 [B] = valid keys per sequence
+ * (the new token's key already written; each ≥ 1). Honours window. → [B, 1, H, D] f32. Not recorded.
+ *
+ * @example
+ * kvCacheWrite(cache, k, v, positions); // positions = lengths − 1
+ * const o = attentionDecode(q, cache, lengths);
+ */
+export function attentionDecode(
+  q: Tensor,
+  cache: KvCache,
+  lengths: Tensor,
+  opts: { window?: number; scale?: number } = {},
+): Tensor {
+  const [B, T, H, D] = q.shape;
+  if (q.shape.length !== 4 || T !== 1 || q.dtype !== "f32" || B !== cache.batch || D !== cache.headDim) {
+    throw new Error(
+      `attentionDecode: q [${q.shape}] ${q.dtype} does not fit cache [${cache.k.shape}] (want [B, 1, H, D] f32)`,
+    );
+  }
+  checkHeads("attentionDecode", H, cache.kvHeads);
+  if (lengths.dtype !== "u32" || lengths.size !== B) {
+    throw new Error(`attentionDecode: lengths must be u32 [${B}], got ${lengths.dtype} [${lengths.shape}]`);
+  }
+  const gpu = q.gpu;
+  const G = H / cache.kvHeads;
+  let gw = Math.min(8, G);
+  while (G % gw !== 0) gw--;
+  const { split, nsplit } = planSplits(cache.maxT, B * (H / gw));
+  const scale2 = (opts.scale ?? 1 / Math.sqrt(D)) * LOG2E;
+  const u = decodeUniforms(cache, { H, window: opts.window, scale2, split, nsplit });
+  const part = Tensor.empty(gpu, [B, H, nsplit, D], "f32");
+  const ml = Tensor.empty(gpu, [B, H, nsplit, 2], "f32");
+  const out = Tensor.empty(gpu, q.shape, "f32");
+  const spec = (entry: string, overrides: Record<string, number>) => ({
+    file: "attention_decode",
+    entry,
+    types: { ST: cache.dtype },
+    overrides,
+  });
+  gpu.dispatch(
+    spec("partial", { D, GW: gw }),
+    { 4: cache.k.buffer, 5: cache.v.buffer, 6: lengths.buffer, 7: q.buffer, 8: part.buffer, 9: ml.buffer },
+    [nsplit, H / gw, B],
+    u,
+  );
+  gpu.dispatch(spec("combine", { D }), { 8: part.buffer, 9: ml.buffer, 10: out.buffer }, [H, B], u);
+  part.dispose();
+  ml.dispose();
+  return out;
+}
