@@ -6,8 +6,9 @@
  * On the GPU machine the script trains the same adapter with HF PEFT on the same batches and writes
  * trainer_peft_reference.json (PEFT's losses; the logits PEFT gets from OUR trained adapter).
  *
- * Here: our losses must equal the committed ones (a regression check, 1e-5) and, once the reference
- * exists, PEFT's losses within 1e-3 relative and PEFT's logits of our adapter within 1e-4 rel L2.
+ * Here: our losses must equal the committed ones (a regression check, 1e-5), PEFT's losses within 1e-3
+ * relative, and PEFT's logits of our adapter within 1e-4 rel L2 (on the H200 they agreed to 4e-6 and
+ * 5e-7). Rerun the script whenever --write-inputs rewrites the inputs.
  */
 import { assert } from "../assert.ts";
 import { relL2, testGpu } from "../util.ts";
@@ -35,10 +36,9 @@ const HYPER = {
 };
 const PROBE = [0, 40, 71, 99, 12, 300, 45, 7, 250, 3];
 
-const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
-
-// Until tools/peft_reference.py has run on the GPU machine this is a regression check of our own losses.
-Deno.test("trainer: 20 LoRA steps repeat the committed losses; vs PEFT once its reference exists", async () => {
+// trainer_peft_reference.json came from tools/peft_reference.py on the H200 (torch 2.11, transformers 5.17,
+// peft 0.21): PEFT trained the same step-0 adapter on the same batches, and loaded our trained adapter.
+Deno.test("trainer: 20 LoRA steps give HF PEFT's losses; PEFT loads our adapter and gets our logits", async () => {
   const fs = await toyFs();
   const cfg = toyConfig(HYPER);
   const trainer = await Trainer.create(gpu, cfg, { fs }, { baseDtype: "f32" });
@@ -88,10 +88,6 @@ Deno.test("trainer: 20 LoRA steps repeat the committed losses; vs PEFT once its 
       assert(Math.abs(losses[i] - l) <= 1e-5 * Math.abs(l), `step ${i + 1}: ${losses[i]} vs committed ${l}`)
     );
     assert(losses[19] < 0.8 * losses[0], "the oracle run learns something");
-    if (!(await exists(REFERENCE))) {
-      console.log("PEFT reference not yet produced (run tools/peft_reference.py on the GPU machine)");
-      return;
-    }
     const ref = JSON.parse(await Deno.readTextFile(REFERENCE));
     ref.peft_losses.forEach((l: number, i: number) =>
       assert(Math.abs(losses[i] - l) <= 1e-3 * Math.abs(l), `step ${i + 1}: ours ${losses[i]}, PEFT ${l}`)
