@@ -11,12 +11,20 @@
  *   serve (--model DIR [--adapter DIR] | --shape NAME | --url URL) [--clients 1,16] [--requests 4]
  *           [--gen 128] [--slots 16] [--chunk 16] [--endpoint diagnose|chat] [--dtype f16|f32] [--json]
  *           the HTTP server under N concurrent clients: p50/p95 latency, tokens/s (bench/serve.ts)
+ *   train [--shape mistral-7b|qwen2.5-0.5b|llama-3.2-1b|tiny] [--seq-len 2048] [--batch-size 1] [--rank 64]
+ *           [--alpha 128] [--targets q_proj,k_proj,v_proj,o_proj|all] [--steps 3] [--warmup 1]
+ *           [--checkpoint true|false] [--dtype f16|f32] [--lr 1e-4] [--json]
+ *           one LoRA training step (random weights and tokens, AdamW, optimizerStep of src/train):
+ *           s/step mean and min, tokens/s, FLOPs per step, TFLOP/s and fraction of the fp32 ceiling,
+ *           peak GPU memory (bench/train.ts); gradient checkpointing defaults to on for seq ≥ 1024.
+ *           Defaults: shape mistral-7b (needs a real GPU), all the values shown.
  */
 import { parseArgs } from "node:util";
 import { createGpu } from "../src/gpu/mod.ts";
 import { type BenchCase, type BenchResult, table, timeCase } from "./harness.ts";
 import { modelTable, runModelBench } from "./model.ts";
 import { runServeBench, serveTable } from "./serve.ts";
+import { runTrainBench, trainTable } from "./train.ts";
 
 const MODEL_FLAGS = [
   "model",
@@ -32,6 +40,8 @@ const MODEL_FLAGS = [
 ];
 
 const SERVE_FLAGS = ["clients", "requests", "slots", "endpoint", "url"];
+
+const TRAIN_FLAGS = ["rank", "alpha", "targets", "steps", "warmup", "checkpoint", "lr"];
 
 function fail(msg: string): never {
   console.error(`error: ${msg}`);
@@ -51,6 +61,7 @@ try {
       "merge-adapter": { type: "boolean", default: false },
       ...Object.fromEntries(MODEL_FLAGS.map((f) => [f, { type: "string" as const }])),
       ...Object.fromEntries(SERVE_FLAGS.map((f) => [f, { type: "string" as const }])),
+      ...Object.fromEntries(TRAIN_FLAGS.map((f) => [f, { type: "string" as const }])),
     },
   });
 } catch (e) {
@@ -59,8 +70,8 @@ try {
 const { values, positionals } = parsed;
 const modelFlag = MODEL_FLAGS.some((f) => (values as Record<string, unknown>)[f] !== undefined);
 const what = positionals[0] ?? (modelFlag ? "model" : "kernels");
-if (what !== "kernels" && what !== "model" && what !== "serve") {
-  fail(`bench: unknown target "${what}" (available: kernels, model, serve)`);
+if (what !== "kernels" && what !== "model" && what !== "serve" && what !== "train") {
+  fail(`bench: unknown target "${what}" (available: kernels, model, serve, train)`);
 }
 
 if (what === "serve") {
@@ -135,6 +146,52 @@ if (what === "model") {
     });
     if (tty) console.error("");
     console.log(values.json ? JSON.stringify(r) : modelTable(r));
+  } catch (e) {
+    if (tty) console.error("");
+    fail((e as Error).message);
+  }
+  gpu.destroy();
+  Deno.exit(0);
+}
+
+if (what === "train") {
+  const v = values as unknown as Record<string, string | undefined>;
+  const int = (flag: string, def: number, min = 1) => {
+    const x = v[flag] === undefined ? def : Number(v[flag]);
+    if (!Number.isInteger(x) || x < min) fail(`--${flag} ${v[flag]}: want an integer ≥ ${min}`);
+    return x;
+  };
+  if (v.dtype !== undefined && v.dtype !== "f16" && v.dtype !== "f32") {
+    fail(`--dtype ${v.dtype}: want f16 or f32`);
+  }
+  if (v.checkpoint !== undefined && v.checkpoint !== "true" && v.checkpoint !== "false") {
+    fail(`--checkpoint ${v.checkpoint}: want true or false`);
+  }
+  const alpha = v.alpha === undefined ? 128 : Number(v.alpha);
+  if (!(alpha > 0)) fail(`--alpha ${v.alpha}: want a positive number`);
+  const lr = v.lr === undefined ? 1e-4 : Number(v.lr);
+  if (!(lr > 0)) fail(`--lr ${v.lr}: want a positive number`);
+  const targets = (v.targets ?? "q_proj,k_proj,v_proj,o_proj").split(",").map((t) => t.trim());
+  if (targets.some((t) => !t)) fail(`--targets ${v.targets}: want e.g. q_proj,v_proj or all`);
+  const tty = Deno.stderr.isTerminal();
+  const enc = new TextEncoder();
+  try {
+    const r = await runTrainBench(gpu, {
+      shape: v.shape ?? "mistral-7b",
+      seqLen: int("seq-len", 2048),
+      batchSize: int("batch-size", 1),
+      rank: int("rank", 64),
+      alpha,
+      targets: targets.length === 1 && targets[0] === "all" ? "all" : targets,
+      steps: int("steps", 3),
+      warmup: int("warmup", 1, 0),
+      checkpoint: v.checkpoint === undefined ? undefined : v.checkpoint === "true",
+      dtype: v.dtype as "f16" | "f32" | undefined,
+      lr,
+      log: (line) => Deno.stderr.writeSync(enc.encode(tty ? `\r\x1b[2K${line}` : `${line}\n`)),
+    });
+    if (tty) console.error("");
+    console.log(values.json ? JSON.stringify(r) : trainTable(r));
   } catch (e) {
     if (tty) console.error("");
     fail((e as Error).message);
