@@ -13,6 +13,21 @@
 // rows of A; lanes stride over K, then a shared-memory tree sums the lanes.
 // Grid: (ceil(N / (256 / LANES)), ceil(M / 4), batch).
 
+// gemv_n4 / gemv_swiglu (decode, one row of A per workgroup row: grid z = row m): each group of LANES
+// lanes owns 4 consecutive output columns, so every A value a lane loads feeds 4 weight rows; lanes
+// stride over K in units of one 16-byte weight load (8 f16 or 4 f32), two units per trip (8 loads,
+// 128 bytes in flight per lane). Weights are `array<vec4<TW>>`: TW = u32 with W16 = true for f16
+// weights (unpacked with unpack2x16float, so no shader-f16 needed), TW = f32 with W16 = false.
+//   gemv_n4:     C[m, n] = alpha·Σ_k A[m, k]·W(n)[k] + beta·C[m, n] + bias(n), where column n is row n of
+//                W0 (n < N0), row n − N0 of W1 (n < N0 + N1), else row n − N0 − N1 of W2 — q, k and v
+//                projections in one launch without copying the weights. N0 % 4 == N1 % 4 == 0.
+//   gemv_swiglu: C[m, n] = silu(g)·u, g = Σ_k A[m, k]·W0[n, k] + bias[n], u = the same with W1, bias1.
+// Bindings: 0 uniform Multi (below)   1 A (as above, TA = f32) [M, K]   3 C [M, N]
+//   5 W0, 6 W1, 7 W2: array<vec4<TW>> read [Ni, K / 4 or K / 8]   4 bias, 8 bias1, 9 bias2: array<TBIAS>
+//   (any buffer when hasBias = 0). Unused weight/bias slots may repeat another buffer.
+// Workgroup WG (≤ 256) = WG / LANES groups; grid (ceil(N / (4·WG / LANES)), 1, M). Needs K % 8 == 0
+// (W16) or K % 4 == 0.
+
 struct Params {
   M: u32,
   N: u32,
@@ -130,4 +145,169 @@ fn gemv_t_h8(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) w
     for (; k < K8; k += LANES) { accumulate8(k, Bh[bRow + k]); }
   }
   finish(tid, lane, n, m0, wg.z);
+}
+
+// ---- gemv_n4 / gemv_swiglu ----
+
+struct Multi {
+  N: u32, // output columns (N0 + N1 + N2; F for gemv_swiglu)
+  K: u32,
+  N0: u32,
+  N1: u32,
+  alpha: f32,
+  beta: f32,
+  hasBias: u32,
+}
+
+override W16: bool = true;
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> mp: Multi;
+@group(0) @binding(5) var<storage, read> W0: array<vec4<TW>>;
+@group(0) @binding(6) var<storage, read> W1: array<vec4<TW>>;
+@group(0) @binding(7) var<storage, read> W2: array<vec4<TW>>;
+@group(0) @binding(8) var<storage, read> bias1: array<TBIAS>;
+@group(0) @binding(9) var<storage, read> bias2: array<TBIAS>;
+
+// Σ over one 16-byte weight unit: a0 (and a1 for f16) are the matching A values.
+fn wdot(a0: vec4<f32>, a1: vec4<f32>, bits: vec4<u32>) -> f32 {
+  if (W16) {
+    let lo = vec4<f32>(unpack2x16float(bits.x), unpack2x16float(bits.y));
+    let hi = vec4<f32>(unpack2x16float(bits.z), unpack2x16float(bits.w));
+    return dot(a0, lo) + dot(a1, hi);
+  }
+  return dot(a0, bitcast<vec4<f32>>(bits));
+}
+
+fn wload(mat: u32, at: u32) -> vec4<u32> {
+  switch mat {
+    case 0u: { return bitcast<vec4<u32>>(W0[at]); }
+    case 1u: { return bitcast<vec4<u32>>(W1[at]); }
+    default: { return bitcast<vec4<u32>>(W2[at]); }
+  }
+}
+
+// The 4 dot products of row m of A with rows r .. r + 3 of matrix `mat` (clamped to row `last`: the
+// extra columns of a ragged edge repeat a real row and are never written), this lane's share of K.
+fn dot4(mat: u32, m: u32, r: u32, last: u32, lane: u32) -> vec4<f32> {
+  let KU = select(mp.K / 4u, mp.K / 8u, W16);
+  let a = m * (mp.K / 4u);
+  let w = vec4<u32>(min(r, last), min(r + 1u, last), min(r + 2u, last), min(r + 3u, last)) * KU;
+  let au = select(1u, 2u, W16); // vec4s of A per weight unit
+  var acc = vec4<f32>(0.0);
+  var k = lane;
+  for (; k + LANES < KU; k += 2u * LANES) {
+    let k1 = k + LANES;
+    let b0 = wload(mat, w.x + k);
+    let b1 = wload(mat, w.y + k);
+    let b2 = wload(mat, w.z + k);
+    let b3 = wload(mat, w.w + k);
+    let c0 = wload(mat, w.x + k1);
+    let c1 = wload(mat, w.y + k1);
+    let c2 = wload(mat, w.z + k1);
+    let c3 = wload(mat, w.w + k1);
+    let a0 = vec4<f32>(A[a + au * k]);
+    let a1 = select(vec4<f32>(0.0), vec4<f32>(A[a + au * k + 1u]), W16);
+    let e0 = vec4<f32>(A[a + au * k1]);
+    let e1 = select(vec4<f32>(0.0), vec4<f32>(A[a + au * k1 + 1u]), W16);
+    acc += vec4<f32>(wdot(a0, a1, b0), wdot(a0, a1, b1), wdot(a0, a1, b2), wdot(a0, a1, b3));
+    acc += vec4<f32>(wdot(e0, e1, c0), wdot(e0, e1, c1), wdot(e0, e1, c2), wdot(e0, e1, c3));
+  }
+  if (k < KU) {
+    let a0 = vec4<f32>(A[a + au * k]);
+    let a1 = select(vec4<f32>(0.0), vec4<f32>(A[a + au * k + 1u]), W16);
+    acc += vec4<f32>(
+      wdot(a0, a1, wload(mat, w.x + k)),
+      wdot(a0, a1, wload(mat, w.y + k)),
+      wdot(a0, a1, wload(mat, w.z + k)),
+      wdot(a0, a1, wload(mat, w.w + k)),
+    );
+  }
+  return acc;
+}
+
+// Sum over the LANES lanes of each group (shared-memory tree, fixed order); valid at lane 0.
+fn lane_sum(tid: u32, lane: u32, v: vec4<f32>) -> vec4<f32> {
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = LANES / 2u; s > 0u; s /= 2u) {
+    if (lane < s) { red[tid] += red[tid + s]; }
+    workgroupBarrier();
+  }
+  return red[tid];
+}
+
+fn bias_of(mat: u32, r: u32) -> f32 {
+  switch mat {
+    case 0u: { return f32(bias[r]); }
+    case 1u: { return f32(bias1[r]); }
+    default: { return f32(bias2[r]); }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn gemv_n4(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let group = tid / LANES;
+  let lane = tid % LANES;
+  let n0 = (wg.x * (WG / LANES) + group) * 4u;
+  let m = wg.z;
+  // Which matrix the group's 4 columns come from (uniform per group) and their first row in it.
+  var mat = 2u;
+  var r = n0 - mp.N0 - mp.N1;
+  var rows = mp.N - mp.N0 - mp.N1;
+  if (n0 < mp.N0) {
+    mat = 0u;
+    r = n0;
+    rows = mp.N0;
+  } else if (n0 < mp.N0 + mp.N1) {
+    mat = 1u;
+    r = n0 - mp.N0;
+    rows = mp.N1;
+  }
+  var acc = vec4<f32>(0.0);
+  if (n0 < mp.N) { acc = dot4(mat, m, r, rows - 1u, lane); }
+  let s = lane_sum(tid, lane, acc);
+  if (lane == 0u) {
+    for (var c = 0u; c < 4u; c++) {
+      if (n0 + c < mp.N) {
+        let idx = m * mp.N + n0 + c;
+        var v = mp.alpha * s[c];
+        // beta = 0 must not read C: it may hold garbage (NaN · 0 = NaN).
+        if (mp.beta != 0.0) { v += mp.beta * C[idx]; }
+        if (mp.hasBias != 0u) { v += bias_of(mat, r + c); }
+        C[idx] = v;
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn gemv_swiglu(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let group = tid / LANES;
+  let lane = tid % LANES;
+  let n0 = (wg.x * (WG / LANES) + group) * 4u;
+  let m = wg.z;
+  var g = vec4<f32>(0.0);
+  var u = vec4<f32>(0.0);
+  if (n0 < mp.N) {
+    g = dot4(0u, m, n0, mp.N - 1u, lane);
+    u = dot4(1u, m, n0, mp.N - 1u, lane);
+  }
+  let gs = lane_sum(tid, lane, g);
+  let us = lane_sum(tid, lane, u);
+  if (lane == 0u) {
+    for (var c = 0u; c < 4u; c++) {
+      let n = n0 + c;
+      if (n < mp.N) {
+        var z = gs[c];
+        var up = us[c];
+        if (mp.hasBias != 0u) {
+          z += f32(bias[n]);
+          up += f32(bias1[n]);
+        }
+        // As kernels/swiglu.wgsl: z·σ(z)·up with σ(z) = 1 / (1 + e^−z).
+        C[m * mp.N + n] = z * (1.0 / (1.0 + exp(-z))) * up;
+      }
+    }
+  }
 }

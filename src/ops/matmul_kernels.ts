@@ -31,6 +31,11 @@ export interface MatmulTuning {
   gemvLanes: number;
   /** Up to this many rows, f16 weights are read 8 at a time (16-byte loads) when K % 8 == 0. */
   gemvH8M: number;
+  /**
+   * gemv_n4 (one row of A, 4 columns per lane group; also the fused decode projections): workgroup
+   * size and lanes per group. null: single-row products take gemv_t / gemv_t_h8 like the others.
+   */
+  n4: { WG: number; LANES: number } | null;
   /** Split K until about this many workgroups exist; each slice keeps ≥ splitMinK of K. */
   splitTarget: number;
   splitMinK: number;
@@ -52,6 +57,7 @@ const tuning: MatmulTuning = {
   gemvM: 16,
   gemvLanes: 32,
   gemvH8M: 2,
+  n4: { WG: 256, LANES: 32 },
   splitTarget: 128,
   splitMinK: 256,
 };
@@ -64,7 +70,12 @@ const tuning: MatmulTuning = {
  * setMatmulTuning(old);
  */
 export function setMatmulTuning(t: Partial<MatmulTuning>): MatmulTuning {
-  const old = { ...tuning, skinny: { ...tuning.skinny }, large: tuning.large && { ...tuning.large } };
+  const old = {
+    ...tuning,
+    skinny: { ...tuning.skinny },
+    large: tuning.large && { ...tuning.large },
+    n4: tuning.n4 && { ...tuning.n4 },
+  };
   Object.assign(tuning, t);
   return old;
 }
@@ -110,7 +121,7 @@ function useLarge(gpu: Gpu, g: Gemm): boolean {
 }
 
 /**
- * The kernel the most recent product ran: "gemv_t", "gemv_t_h8", "main", "main/large" (the large
+ * The kernel the most recent product ran: "gemv_n4", "gemv_t", "gemv_t_h8", "main", "main/large" (the large
  * tile), "simple", with "+splitK(S)" when K was split, or "empty" (K = 0). For tests and benches that
  * must know which path they measured.
  *
@@ -134,6 +145,10 @@ export function gemm(g: Gemm): void {
   const maxDim = gpu.device.limits.maxComputeWorkgroupsPerDimension;
   const { types, biasBuf } = epilogue(g);
   const hasBias = g.bias ? 1 : 0;
+  if (g.M === 1 && g.batch === 1 && g.transB && !g.transA && gemvFits(g.a, [g.b])) {
+    gemvMulti(g.a, [g.b], g.out, { alpha: g.alpha, beta: g.beta, biases: g.bias ? [g.bias] : null });
+    return;
+  }
   const lanes = tuning.gemvLanes;
   if (
     g.transB && !g.transA && g.M <= tuning.gemvM && g.K % 4 === 0 &&
@@ -147,7 +162,7 @@ export function gemm(g: Gemm): void {
       {
         file: "gemv",
         entry: lastPath,
-        types,
+        types: { ...types, TW: "f32" }, // TW: the gemv_n4 weights' alias, unused here
         overrides: { LANES: lanes },
       },
       { 1: g.a.buffer, 2: g.b.buffer, 3: g.out.buffer, 4: biasBuf },
@@ -234,4 +249,93 @@ export function colsum(x: Tensor, rows: number, cols: number, shape: readonly nu
     u,
   );
   return out;
+}
+
+/**
+ * Whether gemv_n4 / gemv_swiglu take x [M, K] f32 with these [Ni, K] weights: tuning on, one weight
+ * dtype (f16 or f32), K % 8 == 0 for f16 (16-byte loads) or K % 4 == 0, and every matrix but the last
+ * a multiple of 4 rows (a lane group's 4 columns never straddle two matrices).
+ */
+export function gemvFits(x: Tensor, ws: Tensor[]): boolean {
+  if (!tuning.n4 || x.dtype !== "f32" || ws.length < 1 || ws.length > 3) return false;
+  const K = x.shape[x.shape.length - 1];
+  const dt = ws[0].dtype;
+  if ((dt !== "f16" && dt !== "f32") || K % (dt === "f16" ? 8 : 4) !== 0) return false;
+  const N = ws.reduce((a, w) => a + w.shape[0], 0);
+  const perGroup = 4 * (tuning.n4.WG / tuning.n4.LANES);
+  const max = x.gpu.device.limits.maxComputeWorkgroupsPerDimension;
+  if (Math.ceil(N / perGroup) > max || x.size / K > max) return false;
+  return ws.every((w, i) =>
+    w.dtype === dt && w.shape.length === 2 && w.shape[1] === K && (i === ws.length - 1 || w.shape[0] % 4 === 0)
+  );
+}
+
+function multiSpec(ws: Tensor[], biasType: DType, entry: string) {
+  const t = tuning.n4!;
+  const w16 = ws[0].dtype === "f16";
+  return {
+    file: "gemv",
+    entry,
+    // TB is unused by these entries; f32 keeps the module free of f16 (the weights are read as u32).
+    types: { TA: "f32" as DType, TB: "f32" as DType, TW: (w16 ? "u32" : "f32") as DType, TBIAS: biasType },
+    overrides: { W16: w16 ? 1 : 0, WG: t.WG, LANES: t.LANES },
+  };
+}
+
+function multiUniforms(N: number, K: number, N0: number, N1: number, alpha: number, beta: number, bias: boolean) {
+  return new Uniforms().u32(N).u32(K).u32(N0).u32(N1).f32(alpha).f32(beta).u32(bias ? 1 : 0);
+}
+
+/**
+ * out [M, ΣNi] = alpha·x·[W0; W1; W2]ᵀ + beta·out + [b0; b1; b2] with gemv_n4 (check gemvFits first):
+ * up to three weight matrices side by side without copying them. biases: one per weight or null.
+ */
+export function gemvMulti(
+  x: Tensor,
+  ws: Tensor[],
+  out: Tensor,
+  o: { alpha?: number; beta?: number; biases?: (Tensor | null)[] | null } = {},
+): void {
+  const gpu = x.gpu;
+  const K = x.shape[x.shape.length - 1];
+  const M = x.size / K;
+  const ns = ws.map((w) => w.shape[0]);
+  const N = ns.reduce((a, b) => a + b, 0);
+  const biases = o.biases ?? null;
+  if (biases && (biases.length !== ws.length || biases.some((b) => !b))) {
+    throw new Error("gemvMulti: give every weight a bias or none");
+  }
+  const t = tuning.n4!;
+  const perGroup = 4 * (t.WG / t.LANES);
+  const w = (i: number) => ws[Math.min(i, ws.length - 1)].buffer;
+  const b = (i: number) => biases ? biases[Math.min(i, ws.length - 1)]!.buffer : x.buffer;
+  lastPath = "gemv_n4";
+  gpu.dispatch(
+    multiSpec(ws, biases ? biases[0]!.dtype : "f32", "gemv_n4"),
+    { 1: x.buffer, 3: out.buffer, 4: b(0), 5: w(0), 6: w(1), 7: w(2), 8: b(1), 9: b(2) },
+    [Math.ceil(N / perGroup), 1, M],
+    multiUniforms(N, K, ns[0], ns.length > 1 ? ns[1] : 0, o.alpha ?? 1, o.beta ?? 0, !!biases),
+  );
+}
+
+/** out [M, F] = silu(x·Gᵀ + bg) ⊙ (x·Uᵀ + bu) with gemv_swiglu (check gemvFits first). */
+export function gemvSwiglu(x: Tensor, gate: Tensor, up: Tensor, out: Tensor, biases: [Tensor, Tensor] | null): void {
+  const K = x.shape[x.shape.length - 1];
+  const M = x.size / K;
+  const F = gate.shape[0];
+  const t = tuning.n4!;
+  lastPath = "gemv_swiglu";
+  x.gpu.dispatch(
+    multiSpec([gate, up], biases ? biases[0].dtype : "f32", "gemv_swiglu"),
+    {
+      1: x.buffer,
+      3: out.buffer,
+      4: biases ? biases[0].buffer : x.buffer,
+      5: gate.buffer,
+      6: up.buffer,
+      8: biases ? biases[1].buffer : x.buffer,
+    },
+    [Math.ceil(F / (4 * (t.WG / t.LANES))), 1, M],
+    multiUniforms(F, K, F, 0, 1, 0, !!biases),
+  );
 }

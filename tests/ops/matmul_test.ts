@@ -94,6 +94,10 @@ Deno.test("matmul epilogue: alpha, beta accumulation and f32/f16 bias on gemv, t
       bt === "f16" ? "gemv_t_h8" : "gemv_t",
     ],
     [{ batch: 1, M: 3, N: 37, K: 24, transB: true, ta: "f32", tb: bt }, "gemv_t"], // 3 rows: vec4<f16> loads
+    // One row: gemv_n4 (4 columns per lane group; ragged N; K short of one unrolled trip and past it).
+    [{ batch: 1, M: 1, N: 37, K: 24, transB: true, ta: "f32", tb: bt }, "gemv_n4"],
+    [{ batch: 1, M: 1, N: 38, K: 1032, transB: true, ta: "f32", tb: bt }, "gemv_n4"],
+    [{ batch: 1, M: 1, N: 5, K: 1028, transB: true, ta: "f32", tb: "f32" }, "gemv_n4"],
     [{ batch: 1, M: 5, N: 37, K: 28, transB: true, ta: "f32", tb: "f32" }, "gemv_t"], // K % 8 ≠ 0
     [{ batch: 1, M: 40, N: 36, K: 12, ta: "f32", tb: "f32" }, "main"],
     [{ batch: 1, M: 9, N: 7, K: 600, transA: true, ta: "f32", tb: "f32" }, "splitK"], // tiny output, long K
