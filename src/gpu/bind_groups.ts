@@ -28,20 +28,27 @@ export class BindGroupCache {
     buffers: Binding[] | Record<number, Binding>,
     uniform: { buffer: GPUBuffer; offset: number; size: number } | null,
   ): GPUBindGroup {
-    const list: [number, Binding][] = Array.isArray(buffers)
-      ? buffers.map((b, i) => [i + 1, b])
-      : Object.entries(buffers).map(([k, b]) => [Number(k), b]);
-    let key = `${pipe.id}|${uniform ? `${uniform.offset}:${uniform.size}` : "-"}`;
-    for (const [binding, b] of list) {
-      const r = b instanceof GPUBuffer ? { buffer: b } : b;
-      key += `|${binding}=${this.#id(r.buffer)}:${r.offset ?? 0}:${r.size ?? ""}`;
+    // Hot path (every dispatch): one pass over the bindings builds the key; the entries are only
+    // built on a miss. A range is a plain object with a `buffer` field; a GPUBuffer has none.
+    let key = uniform ? `${pipe.id}|${uniform.offset}:${uniform.size}` : `${pipe.id}|-`;
+    const isArray = Array.isArray(buffers);
+    for (const k in buffers) {
+      const b = (buffers as Record<string, Binding>)[k];
+      const binding = isArray ? Number(k) + 1 : k;
+      key += "buffer" in b
+        ? `|${binding}=${this.#id(b.buffer)}:${b.offset ?? 0}:${b.size ?? ""}`
+        : `|${binding}=${this.#id(b)}`;
     }
     let group = this.#groups.get(key);
     if (group) return group;
     const entries: GPUBindGroupEntry[] = [];
     if (uniform) entries.push({ binding: 0, resource: uniform });
-    for (const [binding, b] of list) {
-      entries.push({ binding, resource: b instanceof GPUBuffer ? { buffer: b } : b });
+    for (const k in buffers) {
+      const b = (buffers as Record<string, Binding>)[k];
+      entries.push({
+        binding: isArray ? Number(k) + 1 : Number(k),
+        resource: "buffer" in b ? b : { buffer: b },
+      });
     }
     group = this.#device.createBindGroup({ layout: pipe.layout, entries, label: pipe.name });
     if (this.#groups.size >= MAX_ENTRIES) this.#groups.clear();

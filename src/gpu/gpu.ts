@@ -63,9 +63,10 @@ export class Gpu {
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #arena: GPUBuffer;
-  #arenaHost = new Uint8Array(UNIFORM_ARENA_BYTES);
+  #arenaHost = new Uint32Array(UNIFORM_ARENA_BYTES / 4);
   #arenaUsed = 0;
   #uniformAlign: number;
+  #maxGroups: number;
   #lastKernel = "(none)";
   #errors: string[] = [];
   #pendingScopes: Promise<void>[] = [];
@@ -83,6 +84,8 @@ export class Gpu {
     this.pool = new BufferPool(device);
     this.#groups = new BindGroupCache(device);
     this.#uniformAlign = device.limits.minUniformBufferOffsetAlignment;
+    // Read once: a `device.limits` access crosses into the runtime (~0.1 µs) and dispatch is hot.
+    this.#maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.#arena = device.createBuffer({
       size: UNIFORM_ARENA_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -229,8 +232,8 @@ export class Gpu {
   ): void {
     const pipe = this.#pipeline(spec);
     const { pipeline, name } = pipe;
-    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
-    const [x, y = 1, z = 1] = grid;
+    const maxDim = this.#maxGroups;
+    const x = grid[0], y = grid[1] ?? 1, z = grid[2] ?? 1;
     if (!(x >= 1 && y >= 1 && z >= 1 && x <= maxDim && y <= maxDim && z <= maxDim)) {
       throw new Error(`kernel ${name}: dispatch grid [${grid}] outside 1..${maxDim} per dimension`);
     }
@@ -239,7 +242,7 @@ export class Gpu {
       this.device.pushErrorScope("validation");
       this.device.pushErrorScope("out-of-memory");
     }
-    const uniform = uniforms ? { buffer: this.#arena, ...this.#stageUniforms(uniforms) } : null;
+    const uniform = uniforms ? this.#stageUniforms(uniforms) : null;
     const group = this.#groups.get(pipe, buffers, uniform);
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);
@@ -259,16 +262,17 @@ export class Gpu {
     }
   }
 
-  #stageUniforms(u: Uniforms): { offset: number; size: number } {
-    const bytes = u.bytes();
+  #stageUniforms(u: Uniforms): { buffer: GPUBuffer; offset: number; size: number } {
+    const size = u.byteLength;
     let offset = Math.ceil(this.#arenaUsed / this.#uniformAlign) * this.#uniformAlign;
-    if (offset + bytes.byteLength > UNIFORM_ARENA_BYTES) {
+    if (offset + size > UNIFORM_ARENA_BYTES) {
       this.flush();
       offset = 0;
     }
-    this.#arenaHost.set(bytes, offset);
-    this.#arenaUsed = offset + bytes.byteLength;
-    return { offset, size: bytes.byteLength };
+    const words = u.words, host = this.#arenaHost, at = offset / 4;
+    for (let i = 0; i < size / 4; i++) host[at + i] = i < words.length ? words[i] : 0;
+    this.#arenaUsed = offset + size;
+    return { buffer: this.#arena, offset, size };
   }
 
   /** Records a buffer-to-buffer copy (ends the open compute pass). Offsets and size multiples of 4. */
@@ -289,7 +293,8 @@ export class Gpu {
     if (this.#arenaUsed > 0) {
       // Queue writes land before the submit that follows them and after every earlier submit, so the
       // one arena can be rewritten per batch.
-      this.device.queue.writeBuffer(this.#arena, 0, this.#arenaHost, 0, Math.ceil(this.#arenaUsed / 4) * 4);
+      // (typed-array offset and size count elements: u32 words)
+      this.device.queue.writeBuffer(this.#arena, 0, this.#arenaHost, 0, Math.ceil(this.#arenaUsed / 4));
       this.#arenaUsed = 0;
     }
     this.device.queue.submit([encoder.finish()]);

@@ -3,29 +3,26 @@
  * struct; every field in our kernels is u32, i32 or f32, so std140-style padding never arises as long
  * as vec types are avoided in uniform structs (a rule the kernel headers follow).
  *
+ * One is built per dispatch, so it is kept to a plain array of 32-bit patterns (no buffer allocated):
+ * the runtime copies the words straight into its uniform arena.
+ *
  * @example
  * const u = new Uniforms().u32(rows).u32(cols).f32(eps); // struct { rows: u32, cols: u32, eps: f32 }
  * gpu.dispatch(spec, [buf], [groups], u);
  */
-export class Uniforms {
-  #data = new ArrayBuffer(64);
-  #view = new DataView(this.#data);
-  #n = 0;
+const SCRATCH = new ArrayBuffer(4);
+const SCRATCH_F32 = new Float32Array(SCRATCH);
+const SCRATCH_U32 = new Uint32Array(SCRATCH);
 
-  #grow(): void {
-    if ((this.#n + 1) * 4 <= this.#data.byteLength) return;
-    const next = new ArrayBuffer(this.#data.byteLength * 2);
-    new Uint8Array(next).set(new Uint8Array(this.#data));
-    this.#data = next;
-    this.#view = new DataView(next);
-  }
+export class Uniforms {
+  /** The fields as u32 bit patterns. */
+  readonly words: number[] = [];
 
   u32(v: number): this {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
       throw new RangeError(`Uniforms.u32: ${v} is not a u32`);
     }
-    this.#grow();
-    this.#view.setUint32(this.#n++ * 4, v, true);
+    this.words.push(v);
     return this;
   }
 
@@ -33,22 +30,25 @@ export class Uniforms {
     if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
       throw new RangeError(`Uniforms.i32: ${v} is not an i32`);
     }
-    this.#grow();
-    this.#view.setInt32(this.#n++ * 4, v, true);
+    this.words.push(v >>> 0);
     return this;
   }
 
   f32(v: number): this {
-    this.#grow();
-    this.#view.setFloat32(this.#n++ * 4, v, true);
+    SCRATCH_F32[0] = v;
+    this.words.push(SCRATCH_U32[0]);
     return this;
   }
 
-  /** The bytes written so far, padded to 16 bytes (WGSL uniform structs are 16-byte aligned). */
+  /** Size in bytes, padded to 16 (WGSL uniform structs are 16-byte aligned). */
+  get byteLength(): number {
+    return Math.max(16, Math.ceil(this.words.length / 4) * 16);
+  }
+
+  /** The little-endian bytes, padded to byteLength. */
   bytes(): Uint8Array {
-    const len = Math.max(16, Math.ceil(this.#n * 4 / 16) * 16);
-    const out = new Uint8Array(len);
-    out.set(new Uint8Array(this.#data, 0, this.#n * 4));
-    return out;
+    const out = new Uint32Array(this.byteLength / 4);
+    out.set(this.words);
+    return new Uint8Array(out.buffer);
   }
 }
