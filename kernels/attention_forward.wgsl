@@ -11,17 +11,24 @@
 //   3 v:   array<vec4<f32>> read        [B, S, Hkv, D / 4]
 //   4 out: array<vec4<f32>> read_write  [B, T, H, D / 4]
 //   5 lse: array<f32> read_write  [B, H, T]   natural-log log-sum-exp of the scaled, masked scores
-// Workgroup 256 = 16 × 16 threads (tx = lid % 16, ty = lid / 16); grid [ceil(T / 64), H, B].
-// One workgroup owns 64 queries of one head and walks the 64-key tiles its mask lets through (causal
-// and window ranges skip whole tiles). Thread (tx, ty) owns score rows ty + 16i and columns tx + 16j
-// (i, j < 4) of each 64×64 tile, and output rows ty + 16i, columns 64g + 4tx .. + 3 (g < DV): a 4×4
-// and a 4×(4·DV) register tile, so every vec4 load from workgroup memory feeds 8–16 FMAs.
-// Per key tile: S = Q·Kᵀ over 16-wide D chunks staged in workgroup memory; row maxima through `red`;
-// probabilities to `pt`; O += P·V over 16-key V chunks staged in workgroup memory. Global loads of
-// the next chunk are issued before the FMAs of the current one (register prefetch).
-// Per tile and thread (D = 128): 2048 FMAs for S, 2048 for P·V, 448 vec4 workgroup loads, 25 barriers.
-// Workgroup memory: 10 KiB stage + 16 KiB pt + 4 KiB red = 30 KiB (fits lavapipe's 32 KiB).
+// Workgroup 128 = 16 × 8 threads (tx = lid % 16, ty = lid / 16); grid [ceil(T / 64), H, B].
+//
+// FlashAttention-2 split written like kernels/matmul.wgsl: one workgroup owns 64 queries of one head
+// and walks the 64-key tiles its mask lets through. Thread (tx, ty) owns query rows ty·4 + i and
+// 32 + ty·4 + i (i < 4): scores for keys tx + 16j (j < 4) in 8 vec4 registers s0..s7 and output
+// columns 4·tx and 64 + 4·tx (+0..3) in 16 vec4 registers o0..o15. Every register is a named
+// variable (no dynamically indexed private arrays, which compilers may put in local memory).
+//   S = (scale · log2 e · Q) · Kᵀ: head dim in 16-wide chunks staged double-buffered in `stage`
+//     (one barrier per chunk; the next chunk's global loads are in flight during the FMAs);
+//     per 4 head-dim columns a thread loads 8 Q and 4 K vec4 for 128 FMAs.
+//   Softmax: row maxima through `red` (one barrier), P written transposed to `ps` (one barrier).
+//   O += P · V: 16-key V chunks double-buffered in `stage`; per key 2 P and 2 V vec4 loads feed
+//     64 FMAs (the matmul's ratio).
+// 14 barriers per 64-key tile at D = 128; tiles without a masked element skip the mask arithmetic.
+// Shared-memory layouts are XOR-swizzled so the transposing accesses stay free of bank conflicts.
+// Workgroup memory: 16 KiB stage + 16 KiB ps = 32 KiB (fits lavapipe's 32 KiB).
 // Softmax runs in base 2 (scores pre-multiplied by scale · log2 e, exp2) — one multiply saved per score.
+// Query tiles run last-first: under a causal mask they see the most keys, so long workgroups start early.
 
 struct Params {
   B: u32,
@@ -42,178 +49,379 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 override D: u32 = 64u;
-override DV: u32 = (D + 63u) / 64u; // 64-column groups of the head dim (≤ 2)
-const NEG = -1e30; // finite "minus infinity": exp2(NEG − m) is 0 and NEG − NEG is not NaN
+// 16-wide head-dim chunks, rounded up to an even count so the double buffer's parity is static.
+override NC: u32 = 2u * ((D + 31u) / 32u);
+override REVERSE: bool = true; // last query tile first (workbench switch)
+const NEG = -1e30; // running-max start: finite, so NEG − NEG is 0, not NaN
+const MASKED = -2e30; // a masked score: exp2(MASKED − m) is 0 even while m is still NEG
 
-// Q chunk at [0, 320), K chunk at [320, 640): 64 rows × 4 vec4 (+1 pad vec4 against bank conflicts).
-// In the P·V phase the same memory holds a V chunk: 16 keys × D/4 vec4.
-var<workgroup> stage: array<vec4<f32>, 640>;
-// Probabilities [64 queries][64 keys] and per-row partials [64 rows][16 threads], four to a vec4 so the
-// readers load 4 at once; each writer stores one component (a scalar store, so no write races).
-var<workgroup> pt: array<vec4<f32>, 1024>;
-var<workgroup> red: array<vec4<f32>, 256>;
+// Two buffers of 512 vec4. S phase, buffer b: Q chunk at b·512 + row·4 + d4 (64 rows × 4 vec4), K chunk
+// at b·512 + 256 + key·4 + (d4 ^ ((key >> 1) & 3)). P·V phase: V chunk at b·512 + key·32 + c4
+// (16 keys × 32 vec4, zero past D). Between the two phases buffer 1 holds the row-max partials
+// (`red`, vec4 512 + row·4 + tx / 4, component tx % 4).
+var<workgroup> stage: array<vec4<f32>, 1024>;
+// P transposed: vec4 key·16 + (row / 4 ^ (key & 7)) holds rows row..row+3 (row % 4 == 0) of one key.
+var<workgroup> ps: array<vec4<f32>, 1024>;
 
-fn visible(i: u32, j: u32) -> bool {
-  let pos = i32(i) + i32(p.S) - i32(p.T);
-  let jj = i32(j);
-  return j < p.S && (p.causal == 0u || jj <= pos) && (p.window == 0u || pos - jj < i32(p.window));
-}
+var<private> s0: vec4<f32>;
+var<private> s1: vec4<f32>;
+var<private> s2: vec4<f32>;
+var<private> s3: vec4<f32>;
+var<private> s4: vec4<f32>;
+var<private> s5: vec4<f32>;
+var<private> s6: vec4<f32>;
+var<private> s7: vec4<f32>;
+var<private> o0: vec4<f32>;
+var<private> o1: vec4<f32>;
+var<private> o2: vec4<f32>;
+var<private> o3: vec4<f32>;
+var<private> o4: vec4<f32>;
+var<private> o5: vec4<f32>;
+var<private> o6: vec4<f32>;
+var<private> o7: vec4<f32>;
+var<private> o8: vec4<f32>;
+var<private> o9: vec4<f32>;
+var<private> o10: vec4<f32>;
+var<private> o11: vec4<f32>;
+var<private> o12: vec4<f32>;
+var<private> o13: vec4<f32>;
+var<private> o14: vec4<f32>;
+var<private> o15: vec4<f32>;
+// Running max and this thread's partial row sum: rows ty·4 + i in .i of ma / la, 32 + ty·4 + i in mb / lb.
+var<private> ma: vec4<f32>;
+var<private> mb: vec4<f32>;
+var<private> la: vec4<f32>;
+var<private> lb: vec4<f32>;
+// Prefetch registers: the next Q/K chunk (pq0, pq1, pk0, pk1) or V chunk (all four).
+var<private> pq0: vec4<f32>;
+var<private> pq1: vec4<f32>;
+var<private> pk0: vec4<f32>;
+var<private> pk1: vec4<f32>;
 
-// Four consecutive head-dim elements (zero past the row or the head dim) of a [*, N, heads, D] tensor.
-fn loadQ(base: u32, t: u32, d: u32) -> vec4<f32> {
+// Per-workgroup and per-thread constants, set once at entry.
+var<private> tid: u32;
+var<private> tx: u32;
+var<private> ty: u32;
+var<private> q0: u32;
+var<private> qBase: u32;
+var<private> kBase: u32;
+
+// Vec4 e (< 256) of Q chunk c: row e / 4, head-dim columns 16c + 4(e % 4) .. + 3; zero outside.
+fn fetchQ(e: u32, c: u32) -> vec4<f32> {
+  let t = q0 + e / 4u;
+  let d = c * 16u + 4u * (e % 4u);
   if (t >= p.T || d >= D) { return vec4<f32>(0.0); }
-  let i = base + t * p.H * D + d;
-  return q[i / 4u];
+  return q[(qBase + t * p.H * D + d) / 4u] * p.scale2;
 }
 
-fn loadK(base: u32, s: u32, d: u32) -> vec4<f32> {
+fn fetchK(e: u32, k0: u32, c: u32) -> vec4<f32> {
+  let s = k0 + e / 4u;
+  let d = c * 16u + 4u * (e % 4u);
   if (s >= p.S || d >= D) { return vec4<f32>(0.0); }
-  let i = base + s * p.Hkv * D + d;
-  return k[i / 4u];
+  return k[(kBase + s * p.Hkv * D + d) / 4u];
 }
 
-fn loadV(base: u32, s: u32, d: u32) -> vec4<f32> {
+// Vec4 e (< 512) of the 16-key V chunk at key s0: key s0 + e / 32, columns 4(e % 32) .. + 3.
+fn fetchV(e: u32, s0: u32) -> vec4<f32> {
+  let s = s0 + e / 32u;
+  let d = 4u * (e % 32u);
   if (s >= p.S || d >= D) { return vec4<f32>(0.0); }
-  let i = base + s * p.Hkv * D + d;
-  return v[i / 4u];
+  return v[(kBase + s * p.Hkv * D + d) / 4u];
 }
 
-// Vec4 e of the 16-key V chunk starting at key s0 (key s0 + e / (D/4), columns 4 · (e % (D/4)) + 0..3).
-fn loadVChunk(base: u32, s0: u32, e: u32) -> vec4<f32> {
-  let dv4 = D / 4u;
-  if (e >= 16u * dv4) { return vec4<f32>(0.0); }
-  return loadV(base, s0 + e / dv4, 4u * (e % dv4));
+fn prefetchQK(k0: u32, c: u32) {
+  pq0 = fetchQ(tid, c);
+  pq1 = fetchQ(tid + 128u, c);
+  pk0 = fetchK(tid, k0, c);
+  pk1 = fetchK(tid + 128u, k0, c);
 }
 
-@compute @workgroup_size(256)
+fn prefetchV(s0: u32) {
+  pq0 = fetchV(tid, s0);
+  pq1 = fetchV(tid + 128u, s0);
+  pk0 = fetchV(tid + 256u, s0);
+  pk1 = fetchV(tid + 384u, s0);
+}
+
+fn kSlot(e: u32) -> u32 {
+  let key = e / 4u;
+  return 256u + key * 4u + ((e % 4u) ^ ((key >> 1u) & 3u));
+}
+
+fn putQK(buf: u32) {
+  stage[buf * 512u + tid] = pq0;
+  stage[buf * 512u + tid + 128u] = pq1;
+  stage[buf * 512u + kSlot(tid)] = pk0;
+  stage[buf * 512u + kSlot(tid + 128u)] = pk1;
+}
+
+fn putV(buf: u32) {
+  stage[buf * 512u + tid] = pq0;
+  stage[buf * 512u + tid + 128u] = pq1;
+  stage[buf * 512u + tid + 256u] = pk0;
+  stage[buf * 512u + tid + 384u] = pk1;
+}
+
+fn dots(qv: vec4<f32>, k0v: vec4<f32>, k1v: vec4<f32>, k2v: vec4<f32>, k3v: vec4<f32>) -> vec4<f32> {
+  return vec4<f32>(dot(qv, k0v), dot(qv, k1v), dot(qv, k2v), dot(qv, k3v));
+}
+
+// Scores += the chunk in buffer `buf` (16 head-dim columns).
+fn sChunk(buf: u32) {
+  let qb = buf * 512u + ty * 16u;
+  let kb = buf * 512u + 256u + tx * 4u;
+  let sw = (tx >> 1u) & 3u;
+  for (var d4 = 0u; d4 < 4u; d4++) {
+    let kx = kb + (d4 ^ sw);
+    let k0v = stage[kx];
+    let k1v = stage[kx + 64u];
+    let k2v = stage[kx + 128u];
+    let k3v = stage[kx + 192u];
+    s0 += dots(stage[qb + d4], k0v, k1v, k2v, k3v);
+    s1 += dots(stage[qb + 4u + d4], k0v, k1v, k2v, k3v);
+    s2 += dots(stage[qb + 8u + d4], k0v, k1v, k2v, k3v);
+    s3 += dots(stage[qb + 12u + d4], k0v, k1v, k2v, k3v);
+    s4 += dots(stage[qb + 128u + d4], k0v, k1v, k2v, k3v);
+    s5 += dots(stage[qb + 132u + d4], k0v, k1v, k2v, k3v);
+    s6 += dots(stage[qb + 136u + d4], k0v, k1v, k2v, k3v);
+    s7 += dots(stage[qb + 140u + d4], k0v, k1v, k2v, k3v);
+  }
+}
+
+// O += P · V for the 16 keys kc·16 .. + 15 whose V chunk is in buffer `buf`.
+fn pvChunk(buf: u32, kc: u32) {
+  for (var kk = 0u; kk < 16u; kk++) {
+    let key = kc * 16u + kk;
+    let sw = key & 7u;
+    let pa = ps[key * 16u + (ty ^ sw)];
+    let pb = ps[key * 16u + 8u + (ty ^ sw)];
+    let va = stage[buf * 512u + kk * 32u + tx];
+    let vb = stage[buf * 512u + kk * 32u + 16u + tx];
+    o0 = fma(vec4<f32>(pa.x), va, o0);
+    o1 = fma(vec4<f32>(pa.x), vb, o1);
+    o2 = fma(vec4<f32>(pa.y), va, o2);
+    o3 = fma(vec4<f32>(pa.y), vb, o3);
+    o4 = fma(vec4<f32>(pa.z), va, o4);
+    o5 = fma(vec4<f32>(pa.z), vb, o5);
+    o6 = fma(vec4<f32>(pa.w), va, o6);
+    o7 = fma(vec4<f32>(pa.w), vb, o7);
+    o8 = fma(vec4<f32>(pb.x), va, o8);
+    o9 = fma(vec4<f32>(pb.x), vb, o9);
+    o10 = fma(vec4<f32>(pb.y), va, o10);
+    o11 = fma(vec4<f32>(pb.y), vb, o11);
+    o12 = fma(vec4<f32>(pb.z), va, o12);
+    o13 = fma(vec4<f32>(pb.z), vb, o13);
+    o14 = fma(vec4<f32>(pb.w), va, o14);
+    o15 = fma(vec4<f32>(pb.w), vb, o15);
+  }
+}
+
+// Masked scores of local row `row` for keys kv (the thread's four keys) become MASKED.
+fn maskRow(s: vec4<f32>, row: u32, kv: vec4<i32>) -> vec4<f32> {
+  let pos = vec4<i32>(i32(q0 + row) + i32(p.S) - i32(p.T));
+  var ok = kv < vec4<i32>(i32(p.S));
+  if (p.causal != 0u) { ok = ok & (kv <= pos); }
+  if (p.window != 0u) { ok = ok & (pos - kv < vec4<i32>(i32(p.window))); }
+  return select(vec4<f32>(MASKED), s, ok);
+}
+
+fn max4(x: vec4<f32>) -> f32 {
+  return max(max(x.x, x.y), max(x.z, x.w));
+}
+
+fn sum4(x: vec4<f32>) -> f32 {
+  return (x.x + x.y) + (x.z + x.w);
+}
+
+// This thread's partial (over its 4 keys) of the max or sum of local row `row`, into `red`.
+fn putRed(row: u32, x: f32) {
+  stage[512u + row * 4u + tx / 4u][tx % 4u] = x;
+}
+
+fn redMax(row: u32) -> f32 {
+  let b = 512u + row * 4u;
+  return max4(max(max(stage[b], stage[b + 1u]), max(stage[b + 2u], stage[b + 3u])));
+}
+
+// Online-softmax update of the rows in `s0..s7`; writes P (transposed) to `ps`.
+fn softmaxUpdate() {
+  let mA = max(ma, vec4<f32>(redMax(ty * 4u), redMax(ty * 4u + 1u), redMax(ty * 4u + 2u), redMax(ty * 4u + 3u)));
+  let mB = max(mb, vec4<f32>(redMax(ty * 4u + 32u), redMax(ty * 4u + 33u), redMax(ty * 4u + 34u), redMax(ty * 4u + 35u)));
+  let alA = exp2(ma - mA);
+  let alB = exp2(mb - mB);
+  ma = mA;
+  mb = mB;
+  let p0 = exp2(s0 - vec4<f32>(mA.x));
+  let p1 = exp2(s1 - vec4<f32>(mA.y));
+  let p2 = exp2(s2 - vec4<f32>(mA.z));
+  let p3 = exp2(s3 - vec4<f32>(mA.w));
+  let p4 = exp2(s4 - vec4<f32>(mB.x));
+  let p5 = exp2(s5 - vec4<f32>(mB.y));
+  let p6 = exp2(s6 - vec4<f32>(mB.z));
+  let p7 = exp2(s7 - vec4<f32>(mB.w));
+  la = la * alA + vec4<f32>(sum4(p0), sum4(p1), sum4(p2), sum4(p3));
+  lb = lb * alB + vec4<f32>(sum4(p4), sum4(p5), sum4(p6), sum4(p7));
+  o0 *= alA.x;
+  o1 *= alA.x;
+  o2 *= alA.y;
+  o3 *= alA.y;
+  o4 *= alA.z;
+  o5 *= alA.z;
+  o6 *= alA.w;
+  o7 *= alA.w;
+  o8 *= alB.x;
+  o9 *= alB.x;
+  o10 *= alB.y;
+  o11 *= alB.y;
+  o12 *= alB.z;
+  o13 *= alB.z;
+  o14 *= alB.w;
+  o15 *= alB.w;
+  // Key tx + 16j: vec4 (key·16 + (ty ^ (key & 7))) holds rows ty·4 .. + 3; key & 7 == tx & 7.
+  let sw = tx & 7u;
+  let a = ty ^ sw;
+  let b = 8u + (ty ^ sw);
+  ps[tx * 16u + a] = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
+  ps[tx * 16u + b] = vec4<f32>(p4.x, p5.x, p6.x, p7.x);
+  ps[(tx + 16u) * 16u + a] = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
+  ps[(tx + 16u) * 16u + b] = vec4<f32>(p4.y, p5.y, p6.y, p7.y);
+  ps[(tx + 32u) * 16u + a] = vec4<f32>(p0.z, p1.z, p2.z, p3.z);
+  ps[(tx + 32u) * 16u + b] = vec4<f32>(p4.z, p5.z, p6.z, p7.z);
+  ps[(tx + 48u) * 16u + a] = vec4<f32>(p0.w, p1.w, p2.w, p3.w);
+  ps[(tx + 48u) * 16u + b] = vec4<f32>(p4.w, p5.w, p6.w, p7.w);
+}
+
+// Final row sums (the 16 partials of local row `row`, in `ps` after the loop).
+fn rowSum(row: u32) -> f32 {
+  let b = row * 4u;
+  return sum4((ps[b] + ps[b + 1u]) + (ps[b + 2u] + ps[b + 3u]));
+}
+
+fn store(row: u32, m: f32, l: f32, oa: vec4<f32>, ob: vec4<f32>, b: u32, h: u32) {
+  let t = q0 + row;
+  if (t >= p.T) { return; }
+  let inv = 1.0 / l;
+  let base = (qBase + t * p.H * D) / 4u;
+  if (4u * tx < D) { out[base + tx] = oa * inv; }
+  if (64u + 4u * tx < D) { out[base + 16u + tx] = ob * inv; }
+  if (tx == 0u) { lse[(b * p.H + h) * p.T + t] = (m + log2(l)) * 0.69314718055994530942; }
+}
+
+@compute @workgroup_size(128)
 fn main(
   @builtin(local_invocation_index) lid: u32,
   @builtin(workgroup_id) wg: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
-  let tx = lid % 16u;
-  let ty = lid / 16u;
+  tid = lid;
+  tx = lid % 16u;
+  ty = lid / 16u;
   let b = wg.z;
   let h = wg.y;
-  // Last query tiles first: under a causal mask they see the most keys, so the long workgroups start
-  // early and the short ones fill the tail.
-  let q0 = (nwg.x - 1u - wg.x) * 64u;
+  var qt = wg.x;
+  if (REVERSE) { qt = nwg.x - 1u - wg.x; }
+  let qStart = qt * 64u;
+  q0 = qStart;
   let kvh = h / (p.H / p.Hkv);
-  let qBase = (b * p.T * p.H + h) * D;
-  let kBase = (b * p.S * p.Hkv + kvh) * D;
+  qBase = (b * p.T * p.H + h) * D;
+  kBase = (b * p.S * p.Hkv + kvh) * D;
 
-  // Key range this query tile can see (workgroup-uniform, so barriers inside the loop are legal).
-  let posLo = i32(q0) + i32(p.S) - i32(p.T);
-  let posHi = i32(min(q0 + 63u, p.T - 1u)) + i32(p.S) - i32(p.T);
+  // Key range this query tile can see (workgroup-uniform, so the barriers below are legal).
+  let posLo = i32(qStart) + i32(p.S) - i32(p.T);
+  let posHi = i32(min(qStart + 63u, p.T - 1u)) + i32(p.S) - i32(p.T);
   var kEnd = p.S;
   if (p.causal != 0u) { kEnd = u32(clamp(posHi + 1, 0, i32(p.S))); }
   var kFirst = 0u;
   if (p.window != 0u) { kFirst = (u32(max(posLo - i32(p.window) + 1, 0)) / 64u) * 64u; }
 
-  // Explicit initial values throughout: Naga does not re-zero a `var` without initializer per loop pass.
-  var m = array<f32, 4>(NEG, NEG, NEG, NEG);
-  var l = array<f32, 4>();
-  var o = array<vec4<f32>, 8>(); // [row i][column group g] at i · 2 + g
-  let lr = lid / 4u; // this thread's staging row and vec4 within a 16-wide chunk
-  let lc = lid % 4u;
-  let dv4 = D / 4u;
+  ma = vec4<f32>(NEG);
+  mb = vec4<f32>(NEG);
+  la = vec4<f32>(0.0);
+  lb = vec4<f32>(0.0);
+  o0 = vec4<f32>(0.0); o1 = vec4<f32>(0.0); o2 = vec4<f32>(0.0); o3 = vec4<f32>(0.0);
+  o4 = vec4<f32>(0.0); o5 = vec4<f32>(0.0); o6 = vec4<f32>(0.0); o7 = vec4<f32>(0.0);
+  o8 = vec4<f32>(0.0); o9 = vec4<f32>(0.0); o10 = vec4<f32>(0.0); o11 = vec4<f32>(0.0);
+  o12 = vec4<f32>(0.0); o13 = vec4<f32>(0.0); o14 = vec4<f32>(0.0); o15 = vec4<f32>(0.0);
 
-  for (var k0 = kFirst; k0 < kEnd; k0 += 64u) {
-    // S = (scale2 · Q) · Kᵀ for this 64×64 tile, 16 head-dim columns at a time; the next chunk's global
-    // loads are issued before the current chunk's FMAs so their latency hides behind them.
-    var s = array<f32, 16>();
-    var qv = loadQ(qBase, q0 + lr, 4u * lc) * p.scale2;
-    var kv = loadK(kBase, k0 + lr, 4u * lc);
-    for (var d0 = 0u; d0 < D; d0 += 16u) {
-      stage[lr * 5u + lc] = qv;
-      stage[320u + lr * 5u + lc] = kv;
-      workgroupBarrier();
-      qv = loadQ(qBase, q0 + lr, d0 + 16u + 4u * lc) * p.scale2;
-      kv = loadK(kBase, k0 + lr, d0 + 16u + 4u * lc);
-      for (var c = 0u; c < 4u; c++) {
-        var qa: array<vec4<f32>, 4>;
-        var ka: array<vec4<f32>, 4>;
-        for (var i = 0u; i < 4u; i++) { qa[i] = stage[(ty + 16u * i) * 5u + c]; }
-        for (var j = 0u; j < 4u; j++) { ka[j] = stage[320u + (tx + 16u * j) * 5u + c]; }
-        for (var i = 0u; i < 4u; i++) {
-          for (var j = 0u; j < 4u; j++) { s[i * 4u + j] += dot(qa[i], ka[j]); }
-        }
-      }
-      workgroupBarrier();
-    }
-    // First V chunk in flight during the softmax (vec4 e of the chunk: key e / dv4, column 4 · (e % dv4)).
-    var vv0 = loadVChunk(kBase, k0, lid);
-    var vv1 = loadVChunk(kBase, k0, lid + 256u);
-
-    // Mask, then this thread's partial row maxima.
-    var vis = 0u;
-    for (var i = 0u; i < 4u; i++) {
-      var mx = NEG;
-      for (var j = 0u; j < 4u; j++) {
-        if (visible(q0 + ty + 16u * i, k0 + tx + 16u * j)) {
-          vis |= 1u << (i * 4u + j);
-          mx = max(mx, s[i * 4u + j]);
-        }
-      }
-      red[(ty + 16u * i) * 4u + tx / 4u][tx % 4u] = mx;
-    }
-    workgroupBarrier();
-    for (var i = 0u; i < 4u; i++) {
-      let r = ty + 16u * i;
-      var mv = max(max(red[r * 4u], red[r * 4u + 1u]), max(red[r * 4u + 2u], red[r * 4u + 3u]));
-      let mNew = max(m[i], max(max(mv.x, mv.y), max(mv.z, mv.w)));
-      let alpha = exp2(m[i] - mNew);
-      m[i] = mNew;
-      l[i] *= alpha;
-      for (var g = 0u; g < DV; g++) { o[i * 2u + g] *= alpha; }
-      for (var j = 0u; j < 4u; j++) {
-        let e = i * 4u + j;
-        let pv = select(0.0, exp2(s[e] - mNew), (vis & (1u << e)) != 0u);
-        l[i] += pv;
-        pt[r * 16u + tx / 4u + 4u * j][tx % 4u] = pv; // key tx + 16j
-      }
-    }
-
-    // O += P · V, 16 keys at a time: per 4 keys, 4 vec4 P loads and 4·DV vec4 V loads feed 16·DV vec4 FMAs.
-    for (var kc = 0u; kc < 64u; kc += 16u) {
-      if (lid < 16u * dv4) { stage[lid] = vv0; }
-      if (lid + 256u < 16u * dv4) { stage[lid + 256u] = vv1; }
-      workgroupBarrier(); // also publishes pt on the first chunk
-      if (kc < 48u) {
-        vv0 = loadVChunk(kBase, k0 + kc + 16u, lid);
-        vv1 = loadVChunk(kBase, k0 + kc + 16u, lid + 256u);
-      }
-      for (var jj = 0u; jj < 16u; jj += 4u) {
-        var pr: array<vec4<f32>, 4>;
-        for (var i = 0u; i < 4u; i++) { pr[i] = pt[(ty + 16u * i) * 16u + (kc + jj) / 4u]; }
-        for (var e = 0u; e < 4u; e++) {
-          for (var g = 0u; g < DV; g++) {
-            // Column groups past D read leftovers; their accumulators are never written out.
-            let vv = stage[(jj + e) * dv4 + g * 16u + tx];
-            for (var i = 0u; i < 4u; i++) { o[i * 2u + g] += pr[i][e] * vv; }
-          }
-        }
-      }
-      workgroupBarrier();
-    }
-  }
-
-  // Row sums: each thread holds the sum over its own columns of every tile; add the 16 partials.
-  for (var i = 0u; i < 4u; i++) { red[(ty + 16u * i) * 4u + tx / 4u][tx % 4u] = l[i]; }
+  prefetchQK(kFirst, 0u);
+  putQK(0u);
   workgroupBarrier();
-  for (var i = 0u; i < 4u; i++) {
-    let r = ty + 16u * i;
-    let t = q0 + r;
-    if (t >= p.T) { continue; }
-    let sv = red[r * 4u] + red[r * 4u + 1u] + red[r * 4u + 2u] + red[r * 4u + 3u];
-    let sum = sv.x + sv.y + sv.z + sv.w;
-    let inv = 1.0 / sum;
-    for (var g = 0u; g < DV; g++) {
-      let col = g * 64u + 4u * tx;
-      if (col < D) {
-        out[(qBase + t * p.H * D + col) / 4u] = o[i * 2u + g] * inv;
-      }
+  for (var k0 = kFirst; k0 < kEnd; k0 += 64u) {
+    s0 = vec4<f32>(0.0); s1 = vec4<f32>(0.0); s2 = vec4<f32>(0.0); s3 = vec4<f32>(0.0);
+    s4 = vec4<f32>(0.0); s5 = vec4<f32>(0.0); s6 = vec4<f32>(0.0); s7 = vec4<f32>(0.0);
+    // S phase: chunk c in buffer 0, c + 1 in buffer 1; the chunk after the last is V chunk 0.
+    for (var c = 0u; c < NC; c += 2u) {
+      prefetchQK(k0, c + 1u);
+      sChunk(0u);
+      putQK(1u);
+      workgroupBarrier();
+      if (c + 2u < NC) { prefetchQK(k0, c + 2u); } else { prefetchV(k0); }
+      sChunk(1u);
+      if (c + 2u < NC) { putQK(0u); } else { putV(0u); }
+      workgroupBarrier();
     }
-    if (tx == 0u) { lse[(b * p.H + h) * p.T + t] = (m[i] + log2(sum)) * 0.69314718055994530942; }
+
+    // Mask only tiles that hold a masked element: keys past S, a causal diagonal, a window edge.
+    let needMask = k0 + 64u > p.S || (p.causal != 0u && i32(k0) + 63 > posLo) ||
+      (p.window != 0u && posHi - i32(k0) >= i32(p.window));
+    if (needMask) {
+      let kv = vec4<i32>(i32(k0 + tx)) + vec4<i32>(0, 16, 32, 48);
+      s0 = maskRow(s0, ty * 4u, kv);
+      s1 = maskRow(s1, ty * 4u + 1u, kv);
+      s2 = maskRow(s2, ty * 4u + 2u, kv);
+      s3 = maskRow(s3, ty * 4u + 3u, kv);
+      s4 = maskRow(s4, ty * 4u + 32u, kv);
+      s5 = maskRow(s5, ty * 4u + 33u, kv);
+      s6 = maskRow(s6, ty * 4u + 34u, kv);
+      s7 = maskRow(s7, ty * 4u + 35u, kv);
+    }
+    putRed(ty * 4u, max4(s0));
+    putRed(ty * 4u + 1u, max4(s1));
+    putRed(ty * 4u + 2u, max4(s2));
+    putRed(ty * 4u + 3u, max4(s3));
+    putRed(ty * 4u + 32u, max4(s4));
+    putRed(ty * 4u + 33u, max4(s5));
+    putRed(ty * 4u + 34u, max4(s6));
+    putRed(ty * 4u + 35u, max4(s7));
+    workgroupBarrier();
+    softmaxUpdate();
+    workgroupBarrier(); // publishes ps; `red` (buffer 1) is free for V chunk 1
+
+    // P · V phase: V chunk kc in buffer kc % 2; after the last, the next tile's first Q/K chunk.
+    prefetchV(k0 + 16u);
+    pvChunk(0u, 0u);
+    putV(1u);
+    workgroupBarrier();
+    prefetchV(k0 + 32u);
+    pvChunk(1u, 1u);
+    putV(0u);
+    workgroupBarrier();
+    prefetchV(k0 + 48u);
+    pvChunk(0u, 2u);
+    putV(1u);
+    workgroupBarrier();
+    prefetchQK(k0 + 64u, 0u);
+    pvChunk(1u, 3u);
+    putQK(0u);
+    workgroupBarrier();
   }
+
+  // Row sums: add the 16 per-thread partials of each row (ps is free after the loop's last barrier).
+  ps[(ty * 4u) * 4u + tx / 4u][tx % 4u] = la.x;
+  ps[(ty * 4u + 1u) * 4u + tx / 4u][tx % 4u] = la.y;
+  ps[(ty * 4u + 2u) * 4u + tx / 4u][tx % 4u] = la.z;
+  ps[(ty * 4u + 3u) * 4u + tx / 4u][tx % 4u] = la.w;
+  ps[(ty * 4u + 32u) * 4u + tx / 4u][tx % 4u] = lb.x;
+  ps[(ty * 4u + 33u) * 4u + tx / 4u][tx % 4u] = lb.y;
+  ps[(ty * 4u + 34u) * 4u + tx / 4u][tx % 4u] = lb.z;
+  ps[(ty * 4u + 35u) * 4u + tx / 4u][tx % 4u] = lb.w;
+  workgroupBarrier();
+  store(ty * 4u, ma.x, rowSum(ty * 4u), o0, o1, b, h);
+  store(ty * 4u + 1u, ma.y, rowSum(ty * 4u + 1u), o2, o3, b, h);
+  store(ty * 4u + 2u, ma.z, rowSum(ty * 4u + 2u), o4, o5, b, h);
+  store(ty * 4u + 3u, ma.w, rowSum(ty * 4u + 3u), o6, o7, b, h);
+  store(ty * 4u + 32u, mb.x, rowSum(ty * 4u + 32u), o8, o9, b, h);
+  store(ty * 4u + 33u, mb.y, rowSum(ty * 4u + 33u), o10, o11, b, h);
+  store(ty * 4u + 34u, mb.z, rowSum(ty * 4u + 34u), o12, o13, b, h);
+  store(ty * 4u + 35u, mb.w, rowSum(ty * 4u + 35u), o14, o15, b, h);
 }
