@@ -18,7 +18,7 @@ import type { PubmedRecord } from "../src/data/pubmed_xml.ts";
 import { ruleQa } from "../src/data/qa_rules.ts";
 import { chatQa, openAiQa } from "../src/data/qa_openai.ts";
 import { localChat, tokenCounter } from "./data_model.ts";
-import { denoFs } from "./deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 import { parseKnowledgeGraph } from "../src/data/kg.ts";
 import { type Lang, synthesizeCases } from "../src/data/synth.ts";
 import { type Format, FORMATS, validateDataset } from "../src/data/formats.ts";

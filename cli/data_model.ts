@@ -7,7 +7,7 @@ import { createGpu } from "../src/gpu/mod.ts";
 import { openModel } from "../src/engine/open.ts";
 import { HfTokenizer } from "../src/io/tokenizer.ts";
 import type { ChatFn } from "../src/data/qa_openai.ts";
-import { denoFs } from "./deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 
 /**
  * A chat function backed by a local model folder (and optional PEFT adapter): applies the model's

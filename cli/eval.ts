@@ -24,7 +24,7 @@ import { compareModels, modelSources, parseModelList } from "../src/eval/compare
 import { comparisonReport, evalReport, writeEvaluation } from "../src/eval/report.ts";
 import { comparisonSpec, initPlotRenderer, renderPlot } from "../src/eval/plot.ts";
 import type { MetricName } from "../src/eval/metrics/mod.ts";
-import { denoFs } from "./deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 
 const USAGE = "usage: deno task eval (--model DIR [--adapter DIR] | --config YAML [k=v ...]) --test FILE " +
   "--template NAME [--metrics accuracy,f1,bleu,rouge] [--num-samples N] [--seed S] [--out DIR]\n" +

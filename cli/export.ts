@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { createGpu } from "../src/gpu/mod.ts";
 import { exportMerged } from "../src/train/export.ts";
-import { denoFs } from "./deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 
 const USAGE = "usage: deno task export --model DIR --adapter DIR --out DIR [--max-shard-size BYTES]";
 

@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { createGpu } from "../src/gpu/mod.ts";
 import { openModel } from "../src/engine/open.ts";
 import type { ChatMessage } from "../src/io/tokenizer.ts";
-import { denoFs } from "./deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 
 const USAGE =
   "usage: deno task generate --model DIR [--adapter DIR] (--prompt TEXT | --messages JSON_FILE) " +

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { HfTokenizer } from "../src/io/tokenizer.ts";
-import { denoFs } from "./deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 
 const USAGE = "usage: deno task tokenize --model DIR --text TEXT [--json]";
 

@@ -18,7 +18,7 @@ import { defaultModelFiles } from "../src/train/default_model.ts";
 import { lossPlotPng } from "../src/train/loss_plot.ts";
 import type { LogEntry } from "../src/train/trainer_io.ts";
 import { initPlotRenderer } from "../src/eval/plot.ts";
-import { denoFs } from "./deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 
 const USAGE = "usage: deno task train [CONFIG.yaml] [key=value ...]   (no arguments: config/default.yaml)";
 const FONTS: [string, string][] = [

@@ -9,7 +9,7 @@ import * as Comlink from "comlink";
 import { createGpu, type Gpu } from "../src/gpu/mod.ts";
 import { openModel } from "../src/engine/open.ts";
 import { ModelServer, servedModel, type ServeEvent, type ServeRequest } from "../src/engine/serving.ts";
-import { denoFs } from "../cli/deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 import type { WorkerInit } from "./worker_client.ts";
 import { syntheticModel } from "./synthetic.ts";
 

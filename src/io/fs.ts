@@ -1,6 +1,6 @@
 /**
  * The file-system adapter that src/io reads model folders through. `src/` never touches `Deno.*` file
- * APIs (it must bundle for the browser unchanged): cli/ passes `denoFs` (cli/deno_fs.ts), tests and the
+ * APIs (it must bundle for the browser unchanged): cli/ and server/ pass `denoFs` (platform/deno_fs.ts), tests and the
  * browser pass {@link memoryFs}.
  *
  * @example

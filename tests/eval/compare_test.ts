@@ -14,7 +14,7 @@ import { modelSources, parseModelList, resolveLocal } from "../../src/eval/compa
 import { memoryFs } from "../../src/io/fs.ts";
 import { comparisonSpec, initPlotRenderer, pngSize, renderPlot } from "../../src/eval/plot.ts";
 import { testGpu } from "../util.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { openModel } from "../../src/engine/open.ts";
 import { ModelServer, servedModel } from "../../src/engine/serving.ts";
 import { createApp } from "../../server/app.ts";

@@ -6,7 +6,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { testGpu } from "../util.ts";
 import { TESTDATA } from "../model/golden.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { openModel } from "../../src/engine/open.ts";
 import type { Engine, GenerateRequest } from "../../src/engine/types.ts";
 import { encodePrompt, getTemplate } from "../../src/data/templates.ts";

@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { testGpu } from "../util.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { openModel } from "../../src/engine/open.ts";
 import { ModelServer, type ServeBackend, servedModel } from "../../src/engine/serving.ts";
 import { encodePrompt, fillFields, getTemplate, stopTokenIds } from "../../src/data/templates.ts";

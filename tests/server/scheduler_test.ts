@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { testGpu } from "../util.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";
 import { LocalEngine } from "../../src/engine/engine.ts";
 import { QueueFullError, Scheduler, type SchedulerEvent } from "../../src/engine/scheduler.ts";
