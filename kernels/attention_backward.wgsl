@@ -2,23 +2,34 @@
 //
 // With P = softmax(scale · q·kᵀ + mask) per row, dO the output gradient and Δ_i = Σ_d dO_id · O_id:
 //   dS = P ⊙ (dO·vᵀ − Δ),  dq = scale · dS·k,  dk = scale · dSᵀ·q,  dv = Pᵀ·dO
-// and dk/dv sum over the H/Hkv query heads of each kv head (no float atomics in WGSL, so one workgroup
-// owns a key tile and loops over those heads and every query tile itself).
+// No float atomics in WGSL, so dq (per query tile) and dk/dv (per key tile) are separate entries that
+// both recompute S and dP. dk/dv sum over the G = H/Hkv query heads of a kv head: a grad_kv workgroup
+// takes HPW of them; with HPW < G each workgroup writes its own partial slot and `sum_kv` adds them.
 //
 // Entries (launch in this order; all share the binding table):
-//   delta: Δ [B, H, T]                       workgroup 256, grid grid1d(B·T·H rows)
-//   grad_kv: dk, dv for 64 keys of one kv head  workgroup 256, grid [ceil(S / 64), Hkv, B]
-//   grad_q:  dq for 64 queries of one head      workgroup 256, grid [ceil(T / 64), H, B]
-// Bindings (group 0): 0 uniform Params (as attention_forward plus `scale`, `nx`)
+//   delta:   Δ [B, H, T]                          workgroup 256, grid grid1d(B·T·H rows)
+//   grad_kv: dk, dv of 64 keys × HPW query heads    workgroup 256, grid [ceil(S / 64), H / HPW, B]
+//   sum_kv:  dk, dv = Σ of the R = G/HPW slots      workgroup 256, grid grid1d(B·S·Hkv·D/4) (HPW < G)
+//   grad_q:  dq of 64 queries of one head           workgroup 256, grid [ceil(T / 64), H, B]
+// Bindings (group 0): 0 uniform Params (as attention_forward plus `scale`, `nx`, `R`)
 //   1 q [B,T,H,D]  2 k [B,S,Hkv,D]  3 v [B,S,Hkv,D]  4 out [B,T,H,D]  5 lse [B,H,T]  6 dout [B,T,H,D]
-//   7 delta [B,H,T] (written by `delta`)  8 dq [B,T,H,D]  9 dk [B,S,Hkv,D]  10 dv [B,S,Hkv,D]
-//   all f32, as array<vec4<f32>> (128-bit global access; D % 4 == 0) except lse and delta (array<f32>),
-//   declared read_write (one table for three entries). Layouts are "auto", so each entry
-//   binds only what it uses: delta {4, 6, 7}; grad_kv {1, 2, 3, 5, 6, 7, 9, 10}; grad_q {1, 2, 3, 5, 6, 7, 8}.
-// Register tiling as in the forward: thread (tx, ty) = (lid % 16, lid / 16) owns rows ty + 16i and
-// columns tx + 16j of each 64×64 score tile, rows ty + 16i and columns 64g + 4tx .. + 3 (g < DV) of
-// the gradient tile. Chunks are staged in workgroup memory with the next one prefetched to registers.
-// Workgroup memory: 10 KiB stage + 16 KiB pt = 26 KiB. Assumes D % 4 == 0, D ≤ 128.
+//   7 delta [B,H,T]  8 dq [B,T,H,D]  9 dk, 10 dv: [B,S,H/HPW,D] (partial slots; [B,S,Hkv,D] when HPW = G)
+//   11 dk, 12 dv [B,S,Hkv,D] (sum_kv's output). All f32, as array<vec4<f32>> (D % 4 == 0) except lse
+//   and delta (array<f32>), declared read_write (one table for all entries; layouts are "auto", so each
+//   entry binds only what it uses, at most 8 storage buffers).
+//
+// One 64×64 score tile per step, 256 threads: thread (tx, ty) = (lid % 16, lid / 16) owns score rows
+// 4ty + i and columns 4tx + j (i, j < 4) in explicit vec4 registers (s* for S, p* for dP: no private
+// arrays, which naga's SPIR-V leaves to local memory), and gradient rows 4ty + i, columns
+// 4tx + 64g .. + 3 (g < DV) in a*/v*. Rows are queries in grad_q and keys in grad_kv: the same code.
+// Phase A (S = X1·Y1ᵀ, dP = X2·Y2ᵀ over D): 16-wide d chunks of all four operands are staged transposed
+// ([d][row], PADA pad vec4 per d row) so one vec4 read gives 4 rows and each d is 32 FMAs per 4 reads;
+// NBUF = 2 double-buffers the chunks (one barrier per chunk), 1 single-buffers them (two).
+// Phase B (acc += Pᵗ·Y over the tile's 64 rows of Y): the P or dS tile goes to `sm` as [col][row] with
+// the vec4 column index XOR-swizzled by (col / 4) (conflict-free transposed stores), Y is staged 16
+// rows at a time as [row][DS4] vec4, the next chunk prefetched.
+// Workgroup memory: SMEM vec4 = max(NBUF·4·16·(16 + PADA), 1024 + NBUF·16·DS4) (launcher computes it;
+// 32 KiB with NBUF 2, PADA 0, D 128: lavapipe's limit). Assumes D % 4 == 0, D ≤ 128.
 
 struct Params {
   B: u32,
@@ -30,8 +41,24 @@ struct Params {
   window: u32,
   scale2: f32, // scale · log2(e)
   scale: f32,
-  nx: u32, // workgroups along x in the `delta` grid (folding past 65535)
+  nx: u32, // workgroups along x in the 1-d grids (folding past 65535)
+  R: u32, // partial slots per kv head (sum_kv)
 }
+
+override D: u32 = 64u;
+override NBUF: u32 = 2u;
+override PADA: u32 = 0u;
+override HPW: u32 = 1u; // query heads per grad_kv workgroup (divides G)
+override WANT_K: bool = true; // grad_kv: compute dk (dP and phase B2 are only for dk)
+override WANT_V: bool = true;
+override SMEM: u32 = 2048u;
+override DV: u32 = (D + 63u) / 64u; // 64-column groups of the head dim (≤ 2)
+override D4: u32 = D / 4u;
+override DS4: u32 = 16u * DV; // vec4 per staged phase-B row
+override NC: u32 = (D + 15u) / 16u; // phase-A chunks
+override RS: u32 = 16u + PADA; // vec4 per d row of a phase-A operand
+override AOP: u32 = 16u * RS; // vec4 per phase-A operand chunk
+const LOG2E = 1.4426950408889634;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> q: array<vec4<f32>>;
@@ -44,14 +71,46 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> dq: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> dk: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> dv: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> dkSum: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> dvSum: array<vec4<f32>>;
 
-override D: u32 = 64u;
-override DV: u32 = (D + 63u) / 64u; // 64-column groups of the head dim (≤ 2)
-const LOG2E = 1.4426950408889634;
+var<workgroup> sm: array<vec4<f32>, SMEM>;
 
-var<workgroup> stage: array<vec4<f32>, 640>; // two [64 rows][4 + 1 pad] vec4 chunks, or [16 rows][D/4]
-// P or dS tile [64][64], four columns to a vec4 (readers load 4; each writer stores one component).
-var<workgroup> pt: array<vec4<f32>, 1024>;
+// Score tiles (row i, columns j in the components), gradient accumulators (row i, column group g at
+// index 2i + g), staged loads, and the workgroup's coordinates.
+var<private> s0: vec4<f32>;
+var<private> s1: vec4<f32>;
+var<private> s2: vec4<f32>;
+var<private> s3: vec4<f32>;
+var<private> p0: vec4<f32>;
+var<private> p1: vec4<f32>;
+var<private> p2: vec4<f32>;
+var<private> p3: vec4<f32>;
+var<private> a0: vec4<f32>;
+var<private> a1: vec4<f32>;
+var<private> a2: vec4<f32>;
+var<private> a3: vec4<f32>;
+var<private> a4: vec4<f32>;
+var<private> a5: vec4<f32>;
+var<private> a6: vec4<f32>;
+var<private> a7: vec4<f32>;
+var<private> v0: vec4<f32>;
+var<private> v1: vec4<f32>;
+var<private> v2: vec4<f32>;
+var<private> v3: vec4<f32>;
+var<private> v4: vec4<f32>;
+var<private> v5: vec4<f32>;
+var<private> v6: vec4<f32>;
+var<private> v7: vec4<f32>;
+var<private> r0: vec4<f32>;
+var<private> r1: vec4<f32>;
+var<private> r2: vec4<f32>;
+var<private> r3: vec4<f32>;
+var<private> bb: u32; // batch
+var<private> hq: u32; // query head
+var<private> kvh: u32; // kv head
+var<private> qt0: u32; // first query of the tile
+var<private> kt0: u32; // first key of the tile
 
 fn visible(i: u32, j: u32) -> bool {
   let pos = i32(i) + i32(p.S) - i32(p.T);
@@ -59,141 +118,244 @@ fn visible(i: u32, j: u32) -> bool {
   return i < p.T && j < p.S && (p.causal == 0u || jj <= pos) && (p.window == 0u || pos - jj < i32(p.window));
 }
 
-// Buffer ids for fetch(): the switch folds away at each call site, keeping one copy of the tiling code.
-const Q = 0u;
-const K = 1u;
-const V = 2u;
-const DO = 3u;
+// vec4 d4 of query row t (q or dout) / key row s (k or v) of the current heads; 0 past the tensor.
+fn ldQ(t: u32, d4: u32) -> vec4<f32> {
+  if (t >= p.T || d4 >= D4) { return vec4<f32>(0.0); }
+  return q[((bb * p.T + t) * p.H + hq) * D4 + d4];
+}
+fn ldO(t: u32, d4: u32) -> vec4<f32> {
+  if (t >= p.T || d4 >= D4) { return vec4<f32>(0.0); }
+  return dout[((bb * p.T + t) * p.H + hq) * D4 + d4];
+}
+fn ldK(s: u32, d4: u32) -> vec4<f32> {
+  if (s >= p.S || d4 >= D4) { return vec4<f32>(0.0); }
+  return k[((bb * p.S + s) * p.Hkv + kvh) * D4 + d4];
+}
+fn ldV(s: u32, d4: u32) -> vec4<f32> {
+  if (s >= p.S || d4 >= D4) { return vec4<f32>(0.0); }
+  return v[((bb * p.S + s) * p.Hkv + kvh) * D4 + d4];
+}
 
-fn fetch(buf: u32, i: u32) -> vec4<f32> {
-  switch buf {
-    case 0u: { return q[i]; }
-    case 1u: { return k[i]; }
-    case 2u: { return v[i]; }
-    default: { return dout[i]; }
+// ---- Phase A: s = X1·Y1ᵀ, p = X2·Y2ᵀ (grad_q: X = q, dout; Y = k, v. grad_kv: X = k, v; Y = q, dout).
+
+// This thread's share of d chunk `ch`: row lid / 4, vec4 lid % 4 of each operand (coalesced loads).
+fn loadA(forKV: bool, wantP: bool, ch: u32, lid: u32) {
+  let row = lid / 4u;
+  let d4 = 4u * ch + lid % 4u;
+  if (forKV) {
+    r0 = ldK(kt0 + row, d4);
+    r1 = ldQ(qt0 + row, d4);
+    if (wantP) {
+      r2 = ldV(kt0 + row, d4);
+      r3 = ldO(qt0 + row, d4);
+    }
+  } else {
+    r0 = ldQ(qt0 + row, d4);
+    r1 = ldK(kt0 + row, d4);
+    r2 = ldO(qt0 + row, d4);
+    r3 = ldV(kt0 + row, d4);
   }
 }
 
-// A row-chunk view of a [B, N, heads, D] tensor: element (row, d) is at base + row · stride + d.
-struct Rows {
-  buf: u32,
-  base: u32,
-  first: u32,
-  count: u32,
-  stride: u32,
+fn putT(o: u32, row: u32, x: vec4<f32>) {
+  let at = o + row / 4u;
+  let c = row % 4u;
+  sm[at][c] = x.x;
+  sm[at + RS][c] = x.y;
+  sm[at + 2u * RS][c] = x.z;
+  sm[at + 3u * RS][c] = x.w;
 }
 
-fn load4(r: Rows, row: u32, d: u32) -> vec4<f32> {
-  let t = r.first + row;
-  if (t >= r.count || d >= D) { return vec4<f32>(0.0); }
-  let i = r.base + t * r.stride + d;
-  return fetch(r.buf, i / 4u);
+fn storeA(wantP: bool, buf: u32, lid: u32) {
+  let o = buf * 4u * AOP + 4u * (lid % 4u) * RS;
+  let row = lid / 4u;
+  putT(o, row, r0);
+  putT(o + AOP, row, r1);
+  if (wantP) {
+    putT(o + 2u * AOP, row, r2);
+    putT(o + 3u * AOP, row, r3);
+  }
 }
 
-// 4×4 register tile of X·Yᵀ over the head dim: result[i·4 + j] = xScale · ⟨X[ty+16i], Y[tx+16j]⟩.
-// The next 16-column chunk's global loads are issued before the current chunk's FMAs.
-fn dotTile(x: Rows, xScale: f32, y: Rows, lid: u32) -> array<f32, 16> {
+fn stepA(wantP: bool, o: u32, tx: u32, ty: u32) {
+  let x = sm[o + ty];
+  let y = sm[o + AOP + tx];
+  s0 = fma(vec4(x.x), y, s0);
+  s1 = fma(vec4(x.y), y, s1);
+  s2 = fma(vec4(x.z), y, s2);
+  s3 = fma(vec4(x.w), y, s3);
+  if (wantP) {
+    let x2 = sm[o + 2u * AOP + ty];
+    let y2 = sm[o + 3u * AOP + tx];
+    p0 = fma(vec4(x2.x), y2, p0);
+    p1 = fma(vec4(x2.y), y2, p1);
+    p2 = fma(vec4(x2.z), y2, p2);
+    p3 = fma(vec4(x2.w), y2, p3);
+  }
+}
+
+// Ends with a barrier: `sm` is free for the caller when it returns.
+fn phaseA(forKV: bool, lid: u32) {
+  let wantP = !forKV || WANT_K;
   let tx = lid % 16u;
   let ty = lid / 16u;
-  let lr = lid / 4u;
-  let lc = lid % 4u;
-  var s = array<f32, 16>(); // explicit: Naga does not re-zero a `var` without initializer per loop pass
-  var xv = load4(x, lr, 4u * lc) * xScale;
-  var yv = load4(y, lr, 4u * lc);
-  for (var d0 = 0u; d0 < D; d0 += 16u) {
-    stage[lr * 5u + lc] = xv;
-    stage[320u + lr * 5u + lc] = yv;
-    workgroupBarrier();
-    xv = load4(x, lr, d0 + 16u + 4u * lc) * xScale;
-    yv = load4(y, lr, d0 + 16u + 4u * lc);
-    for (var c = 0u; c < 4u; c++) {
-      var xa: array<vec4<f32>, 4>;
-      var ya: array<vec4<f32>, 4>;
-      for (var i = 0u; i < 4u; i++) { xa[i] = stage[(ty + 16u * i) * 5u + c]; }
-      for (var j = 0u; j < 4u; j++) { ya[j] = stage[320u + (tx + 16u * j) * 5u + c]; }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { s[i * 4u + j] += dot(xa[i], ya[j]); }
-      }
-    }
+  s0 = vec4(0.0);
+  s1 = vec4(0.0);
+  s2 = vec4(0.0);
+  s3 = vec4(0.0);
+  p0 = vec4(0.0);
+  p1 = vec4(0.0);
+  p2 = vec4(0.0);
+  p3 = vec4(0.0);
+  loadA(forKV, wantP, 0u, lid);
+  storeA(wantP, 0u, lid);
+  workgroupBarrier();
+  for (var ch = 0u; ch < NC; ch++) {
+    let more = ch + 1u < NC;
+    if (more) { loadA(forKV, wantP, ch + 1u, lid); }
+    let o = (ch % NBUF) * 4u * AOP;
+    for (var c = 0u; c < 16u; c++) { stepA(wantP, o + c * RS, tx, ty); }
+    if (NBUF == 1u) { workgroupBarrier(); }
+    if (more) { storeA(wantP, (ch + 1u) % NBUF, lid); }
     workgroupBarrier();
   }
-  return s;
 }
 
-// Stores `val` as element (row ty + 16i, column tx + 16j) of the 64×64 tile in pt.
-fn putTile(lid: u32, i: u32, j: u32, val: f32) {
-  pt[(lid / 16u + 16u * i) * 16u + (lid % 16u) / 4u + 4u * j][lid % 4u] = val;
-}
+// ---- Phase B: acc(row 4ty + i) += Σ_n T[n][row] · Y[n][cols] over the 64 tile rows n of Y.
 
-// Vec4 e of the 16-row chunk of Y starting at tile row n0 (row n0 + e / (D/4), columns 4 · (e % (D/4))).
-fn chunk4(y: Rows, n0: u32, e: u32) -> vec4<f32> {
-  let dv4 = D / 4u;
-  if (e >= 16u * dv4) { return vec4<f32>(0.0); }
-  return load4(y, n0 + e / dv4, 4u * (e % dv4));
-}
-
-// acc[i·2 + g] += Σ_n pt[ty+16i][n] · Y[n][64g + 4tx .. + 3] over the tile's 64 columns n (rows of Y),
-// staging Y 16 rows at a time (next chunk prefetched into registers). pt must be published (barrier).
-fn accumulate(acc: ptr<function, array<vec4<f32>, 8>>, y: Rows, lid: u32) {
+// The transposed tile T (P or dS) at sm[0, 1024): column `col` of the score tile (n above) holds
+// rows 4ty..4ty+3 at vec4 col · 16 + (ty ^ (col / 4)).
+fn putTile(lid: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) {
   let tx = lid % 16u;
   let ty = lid / 16u;
-  let dv4 = D / 4u;
-  var y0 = chunk4(y, 0u, lid);
-  var y1 = chunk4(y, 0u, lid + 256u);
-  for (var n0 = 0u; n0 < 64u; n0 += 16u) {
-    if (lid < 16u * dv4) { stage[lid] = y0; }
-    if (lid + 256u < 16u * dv4) { stage[lid + 256u] = y1; }
+  let at = 64u * tx + (ty ^ tx);
+  sm[at] = vec4(x0.x, x1.x, x2.x, x3.x);
+  sm[at + 16u] = vec4(x0.y, x1.y, x2.y, x3.y);
+  sm[at + 32u] = vec4(x0.z, x1.z, x2.z, x3.z);
+  sm[at + 48u] = vec4(x0.w, x1.w, x2.w, x3.w);
+}
+
+// Rows n0 .. n0 + 15 of Y (0: k, 1: dout, 2: q): this thread's vec4 e = lid and lid + 256.
+fn loadB(which: u32, n0: u32, lid: u32) {
+  for (var u = 0u; u < 2u; u++) {
+    let e = lid + 256u * u;
+    let n = n0 + e / DS4;
+    let d4 = e % DS4;
+    var x = vec4(0.0);
+    if (e < 16u * DS4) {
+      if (which == 0u) { x = ldK(kt0 + n, d4); } else if (which == 1u) { x = ldO(qt0 + n, d4); } else { x = ldQ(qt0 + n, d4); }
+    }
+    if (u == 0u) { r0 = x; } else { r1 = x; }
+  }
+}
+
+fn storeB(buf: u32, lid: u32) {
+  let o = 1024u + buf * 16u * DS4;
+  sm[o + lid] = r0;
+  if (lid + 256u < 16u * DS4) { sm[o + lid + 256u] = r1; }
+}
+
+fn stepB(toV: bool, t: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>) {
+  if (toV) {
+    v0 = fma(vec4(t.x), y0, v0);
+    v2 = fma(vec4(t.y), y0, v2);
+    v4 = fma(vec4(t.z), y0, v4);
+    v6 = fma(vec4(t.w), y0, v6);
+    if (DV > 1u) {
+      v1 = fma(vec4(t.x), y1, v1);
+      v3 = fma(vec4(t.y), y1, v3);
+      v5 = fma(vec4(t.z), y1, v5);
+      v7 = fma(vec4(t.w), y1, v7);
+    }
+  } else {
+    a0 = fma(vec4(t.x), y0, a0);
+    a2 = fma(vec4(t.y), y0, a2);
+    a4 = fma(vec4(t.z), y0, a4);
+    a6 = fma(vec4(t.w), y0, a6);
+    if (DV > 1u) {
+      a1 = fma(vec4(t.x), y1, a1);
+      a3 = fma(vec4(t.y), y1, a3);
+      a5 = fma(vec4(t.z), y1, a5);
+      a7 = fma(vec4(t.w), y1, a7);
+    }
+  }
+}
+
+// The caller has written the tile (putTile) since phase A's final barrier. Ends with a barrier.
+fn phaseB(which: u32, toV: bool, lid: u32) {
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  loadB(which, 0u, lid);
+  storeB(0u, lid);
+  workgroupBarrier();
+  for (var nc = 0u; nc < 4u; nc++) {
+    let more = nc + 1u < 4u;
+    if (more) { loadB(which, 16u * (nc + 1u), lid); }
+    let o = 1024u + (nc % NBUF) * 16u * DS4 + tx;
+    for (var n = 0u; n < 16u; n++) {
+      let col = 16u * nc + n;
+      let t = sm[col * 16u + (ty ^ (col / 4u))];
+      var y1 = vec4(0.0);
+      if (DV > 1u) { y1 = sm[o + n * DS4 + 16u]; }
+      stepB(toV, t, sm[o + n * DS4], y1);
+    }
+    if (NBUF == 1u) { workgroupBarrier(); }
+    if (more) { storeB((nc + 1u) % NBUF, lid); }
     workgroupBarrier();
-    if (n0 < 48u) {
-      y0 = chunk4(y, n0 + 16u, lid);
-      y1 = chunk4(y, n0 + 16u, lid + 256u);
-    }
-    for (var n = 0u; n < 16u; n += 4u) {
-      var pr: array<vec4<f32>, 4>;
-      for (var i = 0u; i < 4u; i++) { pr[i] = pt[(ty + 16u * i) * 16u + (n0 + n) / 4u]; }
-      for (var e = 0u; e < 4u; e++) {
-        for (var g = 0u; g < DV; g++) {
-          // Column groups past D read leftovers; their accumulators are never written out.
-          let yv = stage[(n + e) * dv4 + g * 16u + tx];
-          for (var i = 0u; i < 4u; i++) { (*acc)[i * 2u + g] += pr[i][e] * yv; }
-        }
-      }
-    }
-    workgroupBarrier();
   }
 }
 
-// Writes rows ty + 16i (< count) of a 64-row gradient tile, times `scale`, into dq, or dk / dv. dq has
-// its own function so grad_kv's binding layout ("auto") does not include dq: every entry stays within
-// 8 storage buffers, the WebGPU default limit.
-fn storeQ(acc: ptr<function, array<vec4<f32>, 8>>, r: Rows, lid: u32, scale: f32) {
+// Accumulator 2i + g of the a* set (sel < 8) or the v* set (sel - 8).
+fn accAt(sel: u32) -> vec4<f32> {
+  switch sel {
+    case 0u: { return a0; }
+    case 1u: { return a1; }
+    case 2u: { return a2; }
+    case 3u: { return a3; }
+    case 4u: { return a4; }
+    case 5u: { return a5; }
+    case 6u: { return a6; }
+    case 7u: { return a7; }
+    case 8u: { return v0; }
+    case 9u: { return v1; }
+    case 10u: { return v2; }
+    case 11u: { return v3; }
+    case 12u: { return v4; }
+    case 13u: { return v5; }
+    case 14u: { return v6; }
+    default: { return v7; }
+  }
+}
+
+// Key rows first + 4ty + i (< rows), columns tx + 16g (vec4), times `scale`, to dk (buf 1, from a*)
+// or dv (buf 2, from v*) at vec4 base + row · stride + column. dq has its own storeQ so grad_kv's
+// "auto" layout leaves dq out (8 storage buffers at most per entry).
+fn storeRows(buf: u32, rows: u32, first: u32, base: u32, stride: u32, lid: u32, scale: f32) {
+  let tx = lid % 16u;
+  let ty = lid / 16u;
   for (var i = 0u; i < 4u; i++) {
+    let row = first + 4u * ty + i;
     for (var g = 0u; g < DV; g++) {
-      let at = tileAt(r, lid, i, g);
-      if (at < 0) { continue; }
-      let val = (*acc)[i * 2u + g] * scale;
-      dq[u32(at) / 4u] = val;
+      let d4 = tx + 16u * g;
+      if (row >= rows || d4 >= D4) { continue; }
+      let x = accAt(i * 2u + g + select(0u, 8u, buf == 2u)) * scale;
+      let at = base + row * stride + d4;
+      if (buf == 1u) { dk[at] = x; } else { dv[at] = x; }
     }
   }
 }
 
-fn storeKV(acc: ptr<function, array<vec4<f32>, 8>>, toV: bool, r: Rows, lid: u32, scale: f32) {
+fn storeQ(lid: u32) {
+  let tx = lid % 16u;
+  let ty = lid / 16u;
   for (var i = 0u; i < 4u; i++) {
+    let t = qt0 + 4u * ty + i;
     for (var g = 0u; g < DV; g++) {
-      let at = tileAt(r, lid, i, g);
-      if (at < 0) { continue; }
-      let val = (*acc)[i * 2u + g] * scale;
-      if (toV) { dv[u32(at) / 4u] = val; } else { dk[u32(at) / 4u] = val; }
+      let d4 = tx + 16u * g;
+      if (t >= p.T || d4 >= D4) { continue; }
+      dq[((bb * p.T + t) * p.H + hq) * D4 + d4] = accAt(i * 2u + g) * p.scale;
     }
   }
-}
-
-// Flat index of (row ty + 16i, column 64g + 4tx) of a gradient tile, or −1 past the rows or D.
-fn tileAt(r: Rows, lid: u32, i: u32, g: u32) -> i32 {
-  let t = r.first + lid / 16u + 16u * i;
-  let col = 64u * g + 4u * (lid % 16u);
-  if (t >= r.count || col >= D) { return -1; }
-  return i32(r.base + t * r.stride + col);
 }
 
 @compute @workgroup_size(256)
@@ -201,122 +363,144 @@ fn delta(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = gid.x + gid.y * p.nx * 256u; // row (b·T + t)·H + h
   if (r >= p.B * p.T * p.H) { return; }
   var sum = 0.0;
-  for (var d4 = 0u; d4 < D / 4u; d4++) { sum += dot(dout[r * D / 4u + d4], out[r * D / 4u + d4]); }
+  for (var d4 = 0u; d4 < D4; d4++) { sum += dot(dout[r * D4 + d4], out[r * D4 + d4]); }
   let h = r % p.H;
   let bt = r / p.H;
   delta_[((bt / p.T) * p.H + h) * p.T + bt % p.T] = sum;
 }
 
-@compute @workgroup_size(256)
-fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+// P and dS of the current tile from s, p (rows = keys, columns = queries): P into s*, dS into p*.
+fn softmaxKV(lid: u32) {
   let tx = lid % 16u;
   let ty = lid / 16u;
-  let b = wg.z;
-  let kvh = wg.y;
-  let k0 = wg.x * 64u;
-  let G = p.H / p.Hkv;
-  let off = i32(p.S) - i32(p.T);
-  let kRows = Rows(K, (b * p.S * p.Hkv + kvh) * D, k0, p.S, p.Hkv * D);
-  let vRows = Rows(V, kRows.base, k0, p.S, p.Hkv * D);
-
-  // Queries that can see any key of this tile (workgroup-uniform).
-  var qFirst = 0u;
-  if (p.causal != 0u) { qFirst = (u32(clamp(i32(k0) - off, 0, i32(p.T))) / 64u) * 64u; }
-  var qEnd = p.T;
-  if (p.window != 0u) {
-    qEnd = u32(clamp(i32(min(k0 + 63u, p.S - 1u)) + i32(p.window) - off, 0, i32(p.T)));
+  var l2: vec4<f32>;
+  var dl: vec4<f32>;
+  for (var j = 0u; j < 4u; j++) {
+    let t = min(qt0 + 4u * tx + j, p.T - 1u);
+    l2[j] = lse[(bb * p.H + hq) * p.T + t] * LOG2E;
+    dl[j] = delta_[(bb * p.H + hq) * p.T + t];
   }
+  let q4 = qt0 + 4u * tx;
+  let k4 = kt0 + 4u * ty;
+  s0 = probs(s0, l2, k4, q4, true);
+  s1 = probs(s1, l2, k4 + 1u, q4, true);
+  s2 = probs(s2, l2, k4 + 2u, q4, true);
+  s3 = probs(s3, l2, k4 + 3u, q4, true);
+  p0 = s0 * (p0 - dl);
+  p1 = s1 * (p1 - dl);
+  p2 = s2 * (p2 - dl);
+  p3 = s3 * (p3 - dl);
+}
 
-  var gk = array<vec4<f32>, 8>();
-  var gv = array<vec4<f32>, 8>();
-  for (var h = kvh * G; h < (kvh + 1u) * G; h++) {
-    let qBase = (b * p.T * p.H + h) * D;
-    for (var q0 = qFirst; q0 < qEnd; q0 += 64u) {
-      let qRows = Rows(Q, qBase, q0, p.T, p.H * D);
-      let oRows = Rows(DO, qBase, q0, p.T, p.H * D);
-      // Pᵀ tile: keys down, queries across.
-      var pT = dotTile(kRows, 1.0, qRows, lid);
-      var lse2: array<f32, 4>;
-      var dl: array<f32, 4>;
-      for (var j = 0u; j < 4u; j++) {
-        let t = min(q0 + tx + 16u * j, p.T - 1u);
-        lse2[j] = lse[(b * p.H + h) * p.T + t] * LOG2E;
-        dl[j] = delta_[(b * p.H + h) * p.T + t];
-      }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-          let e = i * 4u + j;
-          let ok = visible(q0 + tx + 16u * j, k0 + ty + 16u * i);
-          pT[e] = select(0.0, exp2(pT[e] * p.scale2 - lse2[j]), ok);
-          putTile(lid, i, j, pT[e]);
-        }
-      }
-      workgroupBarrier();
-      accumulate(&gv, oRows, lid); // dv += Pᵀ · dO
-      let dpT = dotTile(vRows, 1.0, oRows, lid); // (dO · vᵀ)ᵀ
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-          let e = i * 4u + j;
-          putTile(lid, i, j, pT[e] * (dpT[e] - dl[j]));
-        }
-      }
-      workgroupBarrier();
-      accumulate(&gk, qRows, lid); // dk += dSᵀ · q (scaled at the end)
-    }
+// exp2(x · scale2 − l2) where visible, else 0; `fixed` (the tile row, i.e. a key in grad_kv and a
+// query in grad_q) with the four columns c0 .. c0 + 3.
+fn probs(x: vec4<f32>, l2: vec4<f32>, fixed: u32, c0: u32, kv: bool) -> vec4<f32> {
+  let e = exp2(fma(x, vec4(p.scale2), -l2));
+  var m: vec4<bool>;
+  for (var j = 0u; j < 4u; j++) {
+    if (kv) { m[j] = visible(c0 + j, fixed); } else { m[j] = visible(fixed, c0 + j); }
   }
-  storeKV(&gk, false, kRows, lid, p.scale);
-  storeKV(&gv, true, vRows, lid, 1.0);
+  return select(vec4(0.0), e, m);
 }
 
 @compute @workgroup_size(256)
-fn grad_q(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wg: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-) {
+fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>) {
+  bb = wg.z;
+  kt0 = wg.x * 64u;
+  let G = p.H / p.Hkv;
+  let off = i32(p.S) - i32(p.T);
+  // Queries that can see any key of this tile (workgroup-uniform).
+  var qFirst = 0u;
+  if (p.causal != 0u) { qFirst = (u32(clamp(i32(kt0) - off, 0, i32(p.T))) / 64u) * 64u; }
+  var qEnd = p.T;
+  if (p.window != 0u) {
+    qEnd = u32(clamp(i32(min(kt0 + 63u, p.S - 1u)) + i32(p.window) - off, 0, i32(p.T)));
+  }
+  a0 = vec4(0.0); a1 = vec4(0.0); a2 = vec4(0.0); a3 = vec4(0.0);
+  a4 = vec4(0.0); a5 = vec4(0.0); a6 = vec4(0.0); a7 = vec4(0.0);
+  v0 = vec4(0.0); v1 = vec4(0.0); v2 = vec4(0.0); v3 = vec4(0.0);
+  v4 = vec4(0.0); v5 = vec4(0.0); v6 = vec4(0.0); v7 = vec4(0.0);
+  for (var hh = 0u; hh < HPW; hh++) {
+    hq = wg.y * HPW + hh;
+    kvh = hq / G;
+    // Loop counters are function variables: reads of private ones count as non-uniform.
+    for (var t0 = qFirst; t0 < qEnd; t0 += 64u) {
+      qt0 = t0;
+      phaseA(true, lid);
+      softmaxKV(lid);
+      if (WANT_V) {
+        putTile(lid, s0, s1, s2, s3);
+        phaseB(1u, true, lid); // dv += Pᵀ · dO
+      }
+      if (WANT_K) {
+        putTile(lid, p0, p1, p2, p3);
+        phaseB(2u, false, lid); // dk += dSᵀ · q
+      }
+    }
+  }
+  // Slot wg.y of nwg.y per (b, s): the kv head itself when HPW = G.
+  let base = (bb * p.S * nwg.y + wg.y) * D4;
+  if (WANT_K) { storeRows(1u, p.S, kt0, base, nwg.y * D4, lid, p.scale); }
+  if (WANT_V) { storeRows(2u, p.S, kt0, base, nwg.y * D4, lid, 1.0); }
+}
+
+@compute @workgroup_size(256)
+fn sum_kv(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x + gid.y * p.nx * 256u; // vec4 (row, d4) of [B·S·Hkv, D/4]
+  if (e >= p.B * p.S * p.Hkv * D4) { return; }
+  let row = e / D4;
+  let d4 = e % D4;
+  var sk = vec4(0.0);
+  var sv = vec4(0.0);
+  for (var r = 0u; r < p.R; r++) {
+    let at = (row * p.R + r) * D4 + d4;
+    if (WANT_K) { sk += dk[at]; }
+    if (WANT_V) { sv += dv[at]; }
+  }
+  if (WANT_K) { dkSum[e] = sk; }
+  if (WANT_V) { dvSum[e] = sv; }
+}
+
+@compute @workgroup_size(256)
+fn grad_q(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>) {
   let tx = lid % 16u;
   let ty = lid / 16u;
-  let b = wg.z;
-  let h = wg.y;
+  bb = wg.z;
+  hq = wg.y;
+  kvh = hq / (p.H / p.Hkv);
   // Last query tiles first: under a causal mask they see the most keys, so the long workgroups start
   // early and the short ones fill the tail.
-  let q0 = (nwg.x - 1u - wg.x) * 64u;
-  let kvh = h / (p.H / p.Hkv);
-  let qRows = Rows(Q, (b * p.T * p.H + h) * D, q0, p.T, p.H * D);
-  let oRows = Rows(DO, qRows.base, q0, p.T, p.H * D);
-  let kBase = (b * p.S * p.Hkv + kvh) * D;
-
+  qt0 = (nwg.x - 1u - wg.x) * 64u;
   // Same key range as the forward pass.
-  let posLo = i32(q0) + i32(p.S) - i32(p.T);
-  let posHi = i32(min(q0 + 63u, p.T - 1u)) + i32(p.S) - i32(p.T);
+  let posLo = i32(qt0) + i32(p.S) - i32(p.T);
+  let posHi = i32(min(qt0 + 63u, p.T - 1u)) + i32(p.S) - i32(p.T);
   var kEnd = p.S;
   if (p.causal != 0u) { kEnd = u32(clamp(posHi + 1, 0, i32(p.S))); }
   var kFirst = 0u;
   if (p.window != 0u) { kFirst = (u32(max(posLo - i32(p.window) + 1, 0)) / 64u) * 64u; }
-
-  var lse2: array<f32, 4>;
-  var dl: array<f32, 4>;
+  var l2: vec4<f32>;
+  var dl: vec4<f32>;
   for (var i = 0u; i < 4u; i++) {
-    let t = min(q0 + ty + 16u * i, p.T - 1u);
-    lse2[i] = lse[(b * p.H + h) * p.T + t] * LOG2E;
-    dl[i] = delta_[(b * p.H + h) * p.T + t];
+    let t = min(qt0 + 4u * ty + i, p.T - 1u);
+    l2[i] = lse[(bb * p.H + hq) * p.T + t] * LOG2E;
+    dl[i] = delta_[(bb * p.H + hq) * p.T + t];
   }
-  var g = array<vec4<f32>, 8>();
-  for (var k0 = kFirst; k0 < kEnd; k0 += 64u) {
-    let kRows = Rows(K, kBase, k0, p.S, p.Hkv * D);
-    let vRows = Rows(V, kBase, k0, p.S, p.Hkv * D);
-    let s = dotTile(qRows, p.scale2, kRows, lid);
-    let dp = dotTile(oRows, 1.0, vRows, lid);
-    for (var i = 0u; i < 4u; i++) {
-      for (var j = 0u; j < 4u; j++) {
-        let e = i * 4u + j;
-        let ok = visible(q0 + ty + 16u * i, k0 + tx + 16u * j);
-        let pv = select(0.0, exp2(s[e] - lse2[i]), ok);
-        putTile(lid, i, j, pv * (dp[e] - dl[i]));
-      }
-    }
-    workgroupBarrier();
-    accumulate(&g, kRows, lid); // dq += dS · k
+  a0 = vec4(0.0); a1 = vec4(0.0); a2 = vec4(0.0); a3 = vec4(0.0);
+  a4 = vec4(0.0); a5 = vec4(0.0); a6 = vec4(0.0); a7 = vec4(0.0);
+  let q4 = qt0 + 4u * ty;
+  for (var j0 = kFirst; j0 < kEnd; j0 += 64u) {
+    kt0 = j0;
+    phaseA(false, lid);
+    let k4 = kt0 + 4u * tx;
+    // dS rows = queries; s_i, p_i hold row 4ty + i, columns (keys) 4tx + j.
+    let d0 = probs(s0, vec4(l2.x), q4, k4, false) * (p0 - dl.x);
+    let d1 = probs(s1, vec4(l2.y), q4 + 1u, k4, false) * (p1 - dl.y);
+    let d2 = probs(s2, vec4(l2.z), q4 + 2u, k4, false) * (p2 - dl.z);
+    let d3 = probs(s3, vec4(l2.w), q4 + 3u, k4, false) * (p3 - dl.w);
+    putTile(lid, d0, d1, d2, d3);
+    phaseB(0u, false, lid); // dq += dS · k
   }
-  storeQ(&g, qRows, lid, p.scale);
+  storeQ(lid);
 }
