@@ -51,7 +51,10 @@ export interface ModelBenchResult {
   seq_len: number;
   batch_size: number;
   gen: number;
+  /** Steps of the first chunk; later chunks double up to 4× (LocalEngine). */
   chunk: number;
+  /** Readbacks the timed generation took. */
+  readbacks: number;
   submit: string;
   prefill_ms: number;
   prefill_single_ms: number;
@@ -167,6 +170,7 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
       batch_size: B,
       gen: o.gen,
       chunk: o.chunk,
+      readbacks: stats.chunks,
       submit: o.submit ?? "step",
       prefill_ms: many,
       prefill_single_ms: single,
@@ -189,7 +193,7 @@ export function modelTable(r: ModelBenchResult): string {
     ["device", r.device],
     [
       "shape",
-      `batch ${r.batch_size} × seq ${r.seq_len}, gen ${r.gen}, ${r.chunk} steps per readback, submit per ${r.submit}`,
+      `batch ${r.batch_size} × seq ${r.seq_len}, gen ${r.gen}, chunks from ${r.chunk} steps doubling (${r.readbacks} readbacks), submit per ${r.submit}`,
     ],
     [
       "prefill",

@@ -65,7 +65,8 @@ export class LocalEngine implements Engine {
     const V = model.config.vocabSize;
     validate(req, V);
     const s: SamplingParams = { ...GREEDY, ...req.sampling };
-    const K = Math.max(1, Math.floor(req.chunkSize ?? 16));
+    const K0 = Math.max(1, Math.floor(req.chunkSize ?? 16));
+    const K = Math.max(K0, Math.floor(req.maxChunkSize ?? 4 * K0)); // columns of buf.out
     const lens = req.prompts.map((p) => p.length);
     const T = Math.max(...lens);
     const eos = new Set(req.ignoreEos ? [] : req.eosTokenIds ?? this.#eos);
@@ -116,6 +117,7 @@ export class LocalEngine implements Engine {
       );
       let step = 0; // tokens produced so far per sequence
       let n = 1; // tokens in the chunk being read
+      let chunk = K0; // steps of the next chunk: doubles up to K
       while (true) {
         const out = new Uint32Array(await gpu.read(buf.out.buffer, B * K * 4));
         stats.chunks++;
@@ -142,7 +144,8 @@ export class LocalEngine implements Engine {
         step += n;
         if (onChunk) await this.#emit(rows, finished, stops, onChunk);
         if (finished.every((f) => f) || step >= req.maxNewTokens) break;
-        n = Math.min(K, req.maxNewTokens - step);
+        n = Math.min(chunk, req.maxNewTokens - step);
+        chunk = Math.min(K, 2 * chunk);
         const first = step;
         noGrad(() =>
           tidy(() => {

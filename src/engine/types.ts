@@ -17,8 +17,14 @@ export interface GenerateRequest {
   eosTokenIds?: number[];
   /** Generate maxNewTokens even past EOS (benches, tests). */
   ignoreEos?: boolean;
-  /** Decode steps per readback (default 16). */
+  /**
+   * Decode steps of the first readback (default 16). Each readback costs ≥ 10 ms in Deno whatever its
+   * size, so later chunks double, up to maxChunkSize: early tokens stream soon, long generations pay
+   * few readbacks.
+   */
   chunkSize?: number;
+  /** Largest chunk (default: 4 × chunkSize). Equal to chunkSize for a fixed chunk. */
+  maxChunkSize?: number;
   /**
    * "step" (default): submit each decode step as soon as it is recorded, so the GPU works while the
    * host records the next step; "chunk": one submit per chunk. Either way one readback per chunk.
