@@ -14,6 +14,16 @@
 //   partial: 7 q: array<f32> read [B, H, D]   4 kc, 5 vc   6 len: array<u32> read [B]
 //            8 part: array<f32> read_write [B, H, nsplit, D]   9 ml: array<f32> read_write [B, H, nsplit, 2]
 //   combine: 8 part, 9 ml   10 out: array<f32> read_write [B, H, D]
+//   rope_write (decode: RoPE of q and k and the cache write of k and v in one launch), for the new token
+//            of each sequence b: qout[b, h] = rope(q[b, h], rpos[b]); cache[b, g, pos[b]] = rope(k[b, g]),
+//            v[b, g] — rope exactly as kernels/rope.wgsl (rotate_half, angle f32(position)·invFreq, the
+//            same two-part 2π reduction), so decode matches the unfused path bit for bit on a device.
+//            Bindings: 11 qkv4: array<vec4<f32>> read [B, (H + 2·Hkv)·D / 4] (the fused q|k|v projection:
+//            q heads, then k heads, then v heads; one buffer keeps the entry at 7 storage bindings, under
+//            WebGPU's default limit of 8); 13 rpos: array<i32> [B];
+//            14 inv4: array<vec4<f32>> [D/8]; 3 pos, 4 kc, 5 vc as `write`; 12 qout4 rw [B, H, D/4].
+//            Uniform RopeW (below, binding 0). Workgroup 256, one thread per 4 rotation pairs of one
+//            head: n = B·(H + 2·Hkv)·D/8 threads, grid grid1d(n) (index = x + y · nx · 256). D % 8 == 0.
 // Workgroups: write 256 (one vec4 each), grid grid1d(B·T·Hkv·D / 4) (index = x + y · nx · 256); partial 64, grid
 // [nsplit, H / GW, B]; combine 64, grid [H, B]. Overrides: D (≤ 128), GW (query heads per partial
 // workgroup, ≤ 8, divides H / Hkv: the heads sharing a kv head share each K/V block read).
@@ -189,4 +199,69 @@ fn combine(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
     for (var s = 0u; s < p.nsplit; s++) { acc += exp2(ml[(row0 + s) * 2u] - mx) * part[(row0 + s) * D + d]; }
     out[(wg.y * p.H + wg.x) * D + d] = acc / sum;
   }
+}
+
+struct RopeW {
+  B: u32,
+  H: u32,
+  Hkv: u32,
+  maxT: u32,
+  hv: u32, // D / 8: vec4s per half head
+  n: u32,
+  nx: u32,
+}
+
+@group(0) @binding(0) var<uniform> rw: RopeW;
+@group(0) @binding(11) var<storage, read> qkv4: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> qout4: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read> rpos: array<i32>;
+@group(0) @binding(14) var<storage, read> inv4: array<vec4<f32>>;
+
+const INV_TWO_PI: f32 = 0.15915494309189535;
+const TWO_PI_HI: f32 = 6.28125;
+const TWO_PI_LO: f32 = 0.0019353071795864769; // 2π − TWO_PI_HI
+
+// As kernels/rope.wgsl: a − 2π·round(a / 2π), with 2π in two parts.
+fn reduce_angle(a: vec4<f32>) -> vec4<f32> {
+  let k = round(a * INV_TWO_PI);
+  return (a - k * TWO_PI_HI) - k * TWO_PI_LO;
+}
+
+@compute @workgroup_size(256)
+fn rope_write(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * rw.nx * 256u;
+  if (i >= rw.n) { return; }
+  let heads = rw.H + 2u * rw.Hkv;
+  let d = i % rw.hv;
+  let slot = (i / rw.hv) % heads;
+  let b = i / (rw.hv * heads);
+  // Half head `slot` of row b starts at vec4 (b·heads + slot)·2·hv: q heads, k heads, v heads in order.
+  let lo = (b * heads + slot) * 2u * rw.hv + d;
+  let x0 = qkv4[lo];
+  let x1 = qkv4[lo + rw.hv];
+  if (slot < rw.H + rw.Hkv) {
+    let a = reduce_angle(f32(rpos[b]) * inv4[d]);
+    let c = cos(a);
+    let s = sin(a);
+    let y0 = x0 * c - x1 * s;
+    let y1 = x1 * c + x0 * s;
+    if (slot < rw.H) {
+      let at = (b * rw.H + slot) * 2u * rw.hv + d;
+      qout4[at] = y0;
+      qout4[at + rw.hv] = y1;
+      return;
+    }
+    let r = pos[b];
+    if (r >= rw.maxT) { return; }
+    let at = ((b * rw.Hkv + slot - rw.H) * rw.maxT + r) * 2u * rw.hv + d;
+    kc[at] = vec4<ST>(y0);
+    kc[at + rw.hv] = vec4<ST>(y1);
+    return;
+  }
+  let g = slot - rw.H - rw.Hkv;
+  let r = pos[b];
+  if (r >= rw.maxT) { return; }
+  let at = ((b * rw.Hkv + g) * rw.maxT + r) * 2u * rw.hv + d;
+  vc[at] = vec4<ST>(x0);
+  vc[at + rw.hv] = vec4<ST>(x1);
 }

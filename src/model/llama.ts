@@ -17,15 +17,21 @@ import { Linear } from "../nn/linear.ts";
 import { checkpoint } from "../autograd/mod.ts";
 import {
   add,
+  addRmsNorm,
   attention,
   attentionDecode,
+  canFuseLinears,
   embedding,
+  fusedLinear,
+  gateUpSwiglu,
   KvCache,
   kvCacheWrite,
   matmul,
+  matmulInto,
   reshape,
   rmsNorm,
   rope,
+  ropeKvWrite,
   swiglu,
 } from "../ops/mod.ts";
 import type { DType, Gpu } from "../gpu/mod.ts";
@@ -191,12 +197,87 @@ export class LlamaModel {
 
   /**
    * One decode step: tokens i32 [B, 1] at `state` positions, k/v appended to `caches` → logits [B, V].
-   * Not recorded for autograd (inference only).
+   * Not recorded for autograd (inference only). `fused: false` takes the plain op-by-op path (17
+   * launches per layer; kept for comparison and benches); the default fuses where it can (9 per layer
+   * for one sequence without adapters): see #decodeLayer.
    *
    * @example
    * const logits = model.decodeStep(tokens, state, caches); // then sample on the GPU, advance state
    */
-  decodeStep(tokens: Tensor, state: DecodeState, caches: KvCache[]): Tensor {
+  decodeStep(tokens: Tensor, state: DecodeState, caches: KvCache[], opts: { fused?: boolean } = {}): Tensor {
+    const c = this.config;
+    const B = tokens.shape[0];
+    if (opts.fused === false) return this.#decodeStepPlain(tokens, state, caches);
+    const s = { x: embedding(tokens, this.embed).reshape([B, c.hiddenSize]), pending: null as Tensor | null };
+    this.layers.forEach((l, i) => this.#decodeLayer(l, s, state, caches[i]));
+    const h = this.#norm(s, this.norm);
+    return matmul(h, this.lmHead, { transB: true });
+  }
+
+  /**
+   * RMSNorm of the residual stream s.x with the residual add still pending (a LoRA projection's output)
+   * folded in: one launch either way.
+   */
+  #norm(s: { x: Tensor; pending: Tensor | null }, w: Tensor): Tensor {
+    if (!s.pending) return rmsNorm(s.x, w, this.config.rmsNormEps);
+    const r = addRmsNorm(s.x, s.pending, w, this.config.rmsNormEps);
+    s.x = r.sum;
+    s.pending = null;
+    return r.y;
+  }
+
+  /**
+   * x ← x + lin(inp): without an adapter as the GEMV's epilogue (C = A·Wᵀ + 1·C, in place on the
+   * residual stream, which decode owns); with one, left pending for the next #norm.
+   */
+  #residual(s: { x: Tensor; pending: Tensor | null }, lin: Linear, inp: Tensor): void {
+    if (lin.lora) s.pending = lin.forward(inp);
+    else matmulInto(s.x, inp, lin.weight, { transB: true, beta: 1, bias: lin.bias ?? undefined });
+  }
+
+  /**
+   * One decoder layer of a decode step. Launches for one sequence without adapters (9): norm, q|k|v
+   * GEMV (three weights, one launch), RoPE + cache write, attention (2), o-proj + residual, norm,
+   * gate|up GEMV + SwiGLU, down-proj + residual. With adapters or several sequences (a GEMV per row
+   * would re-read the weights) the projections run one by one.
+   */
+  #decodeLayer(
+    l: LlamaLayer,
+    s: { x: Tensor; pending: Tensor | null },
+    st: DecodeState,
+    cache: KvCache,
+  ): void {
+    const c = this.config;
+    const B = s.x.shape[0];
+    const h = this.#norm(s, l.inputNorm);
+    const one = B === 1;
+    const qkvW = [l.q.weight, l.k.weight, l.v.weight];
+    let q: Tensor;
+    if (one && !l.q.lora && !l.k.lora && !l.v.lora && c.headDim % 8 === 0 && canFuseLinears(h, qkvW)) {
+      const bias = l.q.bias && l.k.bias && l.v.bias ? [l.q.bias, l.k.bias, l.v.bias] : null;
+      if (!bias && (l.q.bias || l.k.bias || l.v.bias)) {
+        throw new Error("decodeStep: q/k/v biases must come together");
+      }
+      const qkv = fusedLinear(h, qkvW, bias);
+      q = ropeKvWrite(qkv, c.numHeads, cache, st.positions, st.rows, this.invFreq);
+    } else {
+      q = rope(l.q.forward(h).reshape([B, 1, c.numHeads, c.headDim]), st.positions, this.invFreq);
+      const k = rope(l.k.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]), st.positions, this.invFreq);
+      kvCacheWrite(cache, k, l.v.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]), st.rows);
+    }
+    const o = attentionDecode(q, cache, st.lengths, this.#attnOpts());
+    this.#residual(s, l.o, o.reshape([B, c.numHeads * c.headDim]));
+    const m = this.#norm(s, l.postNorm);
+    let a: Tensor;
+    const gu = [l.gate.weight, l.up.weight];
+    if (one && !l.gate.lora && !l.up.lora && !!l.gate.bias === !!l.up.bias && canFuseLinears(m, gu)) {
+      a = gateUpSwiglu(m, l.gate.weight, l.up.weight, l.gate.bias ? [l.gate.bias, l.up.bias!] : null);
+    } else a = swiglu(l.gate.forward(m), l.up.forward(m));
+    this.#residual(s, l.down, a);
+  }
+
+  /** decodeStep op by op (the path before fusion): 17 launches per layer. */
+  #decodeStepPlain(tokens: Tensor, state: DecodeState, caches: KvCache[]): Tensor {
     const c = this.config;
     const B = tokens.shape[0];
     let x = embedding(tokens, this.embed);

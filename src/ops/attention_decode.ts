@@ -148,3 +148,55 @@ export function attentionDecode(
   ml.dispose();
   return out;
 }
+
+/**
+ * Decode's RoPE and cache write in one launch: rotates q and k of the new token (positions i32 [B, 1],
+ * as rope()), writes the rotated k and v into the cache at rows u32 [B] (as kvCacheWrite) and returns
+ * the rotated q [B, 1, H, D] f32. `qkv` is the fused q|k|v projection, f32 [B, (H + 2·Hkv)·D] (q heads,
+ * then k heads, then v heads). Needs D % 8 == 0. Not recorded.
+ *
+ * @example
+ * const q = ropeKvWrite(qkv, H, cache, state.positions, state.rows, invFreq);
+ * const o = attentionDecode(q, cache, state.lengths);
+ */
+export function ropeKvWrite(
+  qkv: Tensor,
+  H: number,
+  cache: KvCache,
+  positions: Tensor,
+  rows: Tensor,
+  invFreq: Tensor,
+): Tensor {
+  const { batch: B, kvHeads: Hkv, headDim: D } = cache;
+  const width = (H + 2 * Hkv) * D;
+  if (qkv.dtype !== "f32" || qkv.size !== B * width) {
+    throw new Error(`ropeKvWrite: qkv [${qkv.shape}] ${qkv.dtype} must be f32 [${B}, ${width}]`);
+  }
+  checkHeads("ropeKvWrite", H, Hkv);
+  if (D % 8 !== 0) throw new Error(`ropeKvWrite: head dim ${D} must be a multiple of 8`);
+  if (positions.dtype !== "i32" || positions.size !== B || rows.dtype !== "u32" || rows.size !== B) {
+    throw new Error(`ropeKvWrite: positions must be i32 [${B}, 1] and rows u32 [${B}]`);
+  }
+  if (invFreq.dtype !== "f32" || invFreq.size !== D / 2) {
+    throw new Error(`ropeKvWrite: invFreq must be f32 [${D / 2}], got [${invFreq.shape}] ${invFreq.dtype}`);
+  }
+  const gpu = qkv.gpu;
+  const out = Tensor.empty(gpu, [B, 1, H, D], "f32");
+  const n = B * (H + 2 * Hkv) * (D / 8);
+  const grid = grid1d(n, 256, gpu.device.limits.maxComputeWorkgroupsPerDimension);
+  gpu.dispatch(
+    { file: "attention_decode", entry: "rope_write", types: { ST: cache.dtype } },
+    {
+      11: qkv.buffer,
+      12: out.buffer,
+      13: positions.buffer,
+      14: invFreq.buffer,
+      3: rows.buffer,
+      4: cache.k.buffer,
+      5: cache.v.buffer,
+    },
+    grid,
+    new Uniforms().u32(B).u32(H).u32(Hkv).u32(cache.maxT).u32(D / 8).u32(n).u32(grid[0]),
+  );
+  return out;
+}

@@ -8,9 +8,61 @@
  */
 import { Tensor } from "../tensor/mod.ts";
 import { record } from "../autograd/mod.ts";
-import { colsum, gemm } from "./matmul_kernels.ts";
+import { colsum, gemm, gemvFits, gemvMulti, gemvSwiglu } from "./matmul_kernels.ts";
 
 export { lastMatmulPath, type MatmulTuning, setMatmulTuning } from "./matmul_kernels.ts";
+
+/**
+ * Whether fusedLinear / gateUpSwiglu accept x [..., K] f32 with these [Ni, K] weights (one weight
+ * dtype, K % 8 == 0 for f16 or % 4 for f32, every matrix but the last a multiple of 4 rows).
+ */
+export function canFuseLinears(x: Tensor, weights: Tensor[]): boolean {
+  return gemvFits(x, weights);
+}
+
+/**
+ * Several nn.Linear products of one input side by side, one launch (decode's q/k/v): x [..., K] f32,
+ * weights [Ni, K] (1 to 3, f16 or f32), biases one per weight or null → [..., ΣNi] f32, columns in
+ * weight order. Reads each weight once per row of x (meant for one row). Not recorded for autograd.
+ *
+ * @example
+ * if (canFuseLinears(h, [wq, wk, wv])) qkv = fusedLinear(h, [wq, wk, wv], [bq, bk, bv]); // Qwen2
+ */
+export function fusedLinear(x: Tensor, weights: Tensor[], biases: Tensor[] | null = null): Tensor {
+  if (!gemvFits(x, weights)) {
+    throw new Error(
+      `fusedLinear: x [${x.shape}] ${x.dtype} and weights ${weights.map((w) => `[${w.shape}] ${w.dtype}`)} ` +
+        "do not fit (check canFuseLinears)",
+    );
+  }
+  const N = weights.reduce((a, w) => a + w.shape[0], 0);
+  const out = Tensor.empty(x.gpu, [...x.shape.slice(0, -1), N], "f32");
+  gemvMulti(x, weights, out, { biases });
+  return out;
+}
+
+/**
+ * The Llama MLP's first half in one launch: silu(x·gateᵀ + bg) ⊙ (x·upᵀ + bu), x [..., K] f32, gate and
+ * up [F, K] → [..., F] f32. Reads the weights once per row of x (decode). Not recorded for autograd.
+ *
+ * @example
+ * const a = gateUpSwiglu(h, gateProj.weight, upProj.weight); // then down_proj
+ */
+export function gateUpSwiglu(
+  x: Tensor,
+  gate: Tensor,
+  up: Tensor,
+  biases: [Tensor, Tensor] | null = null,
+): Tensor {
+  if (!gemvFits(x, [gate, up]) || gate.shape.join() !== up.shape.join()) {
+    throw new Error(
+      `gateUpSwiglu: x [${x.shape}] ${x.dtype}, gate [${gate.shape}] ${gate.dtype}, up [${up.shape}] ${up.dtype} do not fit`,
+    );
+  }
+  const out = Tensor.empty(x.gpu, [...x.shape.slice(0, -1), gate.shape[0]], "f32");
+  gemvSwiglu(x, gate, up, out, biases);
+  return out;
+}
 
 /** Layout and epilogue options of matmul / matmulInto. */
 export interface MatmulOptions {

@@ -266,7 +266,8 @@ export function gemvFits(x: Tensor, ws: Tensor[]): boolean {
   const max = x.gpu.device.limits.maxComputeWorkgroupsPerDimension;
   if (Math.ceil(N / perGroup) > max || x.size / K > max) return false;
   return ws.every((w, i) =>
-    w.dtype === dt && w.shape.length === 2 && w.shape[1] === K && (i === ws.length - 1 || w.shape[0] % 4 === 0)
+    w.dtype === dt && w.shape.length === 2 && w.shape[1] === K &&
+    (i === ws.length - 1 || w.shape[0] % 4 === 0)
   );
 }
 
@@ -282,7 +283,15 @@ function multiSpec(ws: Tensor[], biasType: DType, entry: string) {
   };
 }
 
-function multiUniforms(N: number, K: number, N0: number, N1: number, alpha: number, beta: number, bias: boolean) {
+function multiUniforms(
+  N: number,
+  K: number,
+  N0: number,
+  N1: number,
+  alpha: number,
+  beta: number,
+  bias: boolean,
+) {
   return new Uniforms().u32(N).u32(K).u32(N0).u32(N1).f32(alpha).f32(beta).u32(bias ? 1 : 0);
 }
 
@@ -319,7 +328,13 @@ export function gemvMulti(
 }
 
 /** out [M, F] = silu(x·Gᵀ + bg) ⊙ (x·Uᵀ + bu) with gemv_swiglu (check gemvFits first). */
-export function gemvSwiglu(x: Tensor, gate: Tensor, up: Tensor, out: Tensor, biases: [Tensor, Tensor] | null): void {
+export function gemvSwiglu(
+  x: Tensor,
+  gate: Tensor,
+  up: Tensor,
+  out: Tensor,
+  biases: [Tensor, Tensor] | null,
+): void {
   const K = x.shape[x.shape.length - 1];
   const M = x.size / K;
   const F = gate.shape[0];
@@ -333,6 +348,7 @@ export function gemvSwiglu(x: Tensor, gate: Tensor, up: Tensor, out: Tensor, bia
       4: biases ? biases[0].buffer : x.buffer,
       5: gate.buffer,
       6: up.buffer,
+      7: up.buffer, // W2: in the layout (dot4's loader names it), never read here
       8: biases ? biases[1].buffer : x.buffer,
     },
     [Math.ceil(F / (4 * (t.WG / t.LANES))), 1, M],

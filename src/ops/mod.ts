@@ -1,6 +1,13 @@
 export { add, axpy, cast, fill, invCount, mul, mulScalar, reshape, scale } from "./elementwise.ts";
-export { matmul, matmulInto, type MatmulOptions } from "./matmul.ts";
-export { rmsNorm } from "./rmsnorm.ts";
+export {
+  canFuseLinears,
+  fusedLinear,
+  gateUpSwiglu,
+  matmul,
+  matmulInto,
+  type MatmulOptions,
+} from "./matmul.ts";
+export { addRmsNorm, rmsNorm } from "./rmsnorm.ts";
 export { rope, ropeInvFreq, type RopeScaling } from "./rope.ts";
 export { swiglu } from "./swiglu.ts";
 export { embedding } from "./embedding.ts";
@@ -8,7 +15,7 @@ export { softmax } from "./softmax.ts";
 export { countValid, crossEntropy, crossEntropyRows, gradScaleOf, lossMean } from "./cross_entropy.ts";
 export { mean, sum, sumRows, sumSquares } from "./reduce.ts";
 export { attention, type AttentionOptions } from "./attention.ts";
-export { attentionDecode, KvCache, kvCacheWrite } from "./attention_decode.ts";
+export { attentionDecode, KvCache, kvCacheWrite, ropeKvWrite } from "./attention_decode.ts";
 export { dropout } from "./dropout.ts";
 export { initLora, type LoraAdapter, loraLinear } from "./lora.ts";
 export { lmHeadCrossEntropy, type LmHeadLossOptions } from "./lm_head_loss.ts";

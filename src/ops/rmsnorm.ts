@@ -49,7 +49,7 @@ function rowWorkgroup(l: Launch): number {
   return Math.min(max, Math.max(64, want));
 }
 
-/** Binding numbers: scalar entries use 1…8, vec4 entries 11…17 (see the kernel header). */
+/** Binding numbers: scalar entries use 1…10, vec4 entries 11…20 (see the kernel header). */
 function at(l: Launch, slot: number): number {
   return l.vec && slot !== 6 && slot !== 8 ? slot + 10 : slot;
 }
@@ -141,4 +141,45 @@ function weightGrad(l: Launch, g: Tensor, rinv: Tensor): Tensor {
     part.dispose();
   }
   return dw;
+}
+
+/**
+ * The residual add fused into the next RMSNorm (decode): s = x + d and y = rmsNorm(s, weight, eps) in
+ * one launch. x, d f32 [..., C] of one shape; returns both, f32. Not recorded for autograd.
+ *
+ * @example
+ * const { sum, y } = addRmsNorm(x, attnOut, layer.postNorm, eps); // x ← sum, MLP input y
+ */
+export function addRmsNorm(x: Tensor, d: Tensor, weight: Tensor, eps: number): { sum: Tensor; y: Tensor } {
+  const cols = x.shape[x.shape.length - 1] ?? 0;
+  if (x.dtype !== "f32" || d.dtype !== "f32" || x.shape.join() !== d.shape.join() || x.shape.length < 1) {
+    throw new Error(
+      `addRmsNorm: x [${x.shape}] ${x.dtype} and d [${d.shape}] ${d.dtype} must be f32 of one shape`,
+    );
+  }
+  if (
+    weight.shape.length !== 1 || weight.shape[0] !== cols ||
+    (weight.dtype !== "f32" && weight.dtype !== "f16")
+  ) {
+    throw new Error(`addRmsNorm: weight must be [${cols}] f32|f16, got [${weight.shape}] ${weight.dtype}`);
+  }
+  const gpu = x.gpu;
+  const sum = Tensor.empty(gpu, x.shape, "f32");
+  const y = Tensor.empty(gpu, x.shape, "f32");
+  const rows = cols === 0 ? 0 : x.size / cols;
+  if (rows === 0) return { sum, y };
+  const l: Launch = { x, w: weight, rows, cols, eps, vec: cols % 4 === 0 };
+  gpu.dispatch(
+    spec(l, "add_forward", true),
+    {
+      [at(l, 1)]: x.buffer,
+      [at(l, 2)]: weight.buffer,
+      [at(l, 3)]: y.buffer,
+      [at(l, 9)]: d.buffer,
+      [at(l, 10)]: sum.buffer,
+    },
+    grid1d(rows, 1, gpu.device.limits.maxComputeWorkgroupsPerDimension),
+    params(l),
+  );
+  return { sum, y };
 }
