@@ -19,6 +19,7 @@
  * @module
  */
 import { bootstrapMean, type BootstrapOptions, type ConfidenceInterval } from "./metrics/bootstrap.ts";
+import type { Engine, GenerateRequest } from "../engine/types.ts";
 
 /** Alias → canonical disease id (the knowledge graph provides the full table). */
 export type AliasTable = Map<string, string>;
@@ -227,4 +228,47 @@ export function diagnosisAccuracy(
   const result: AccuracyResult = { accuracy, perSample };
   if (options.bootstrap && perSample.length) result.ci = bootstrapMean(perSample, options.bootstrap);
   return result;
+}
+
+/** Options of {@link generatedDiagnosisAccuracy}. */
+export interface GeneratedAccuracyOptions {
+  /** Prompts per generate() call. */
+  batchSize: number;
+  /** The rest of each request (maxNewTokens, EOS ids, stop strings, chunk size); greedy unless it says. */
+  request: Omit<GenerateRequest, "prompts">;
+  index: AliasIndex;
+  /** Top-k (default 1). */
+  k?: number;
+}
+
+/**
+ * Diagnosis accuracy of a model through its engine: generates for `prompts` in batches, then scores
+ * each answer (trimmed) against `labels[i]` with {@link diagnosisCorrect}. The one implementation
+ * behind the trainer's eval_accuracy (src/train/evaluate.ts) and the evaluator's
+ * evaluateDiagnosisAccuracy (src/eval/evaluator.ts), which differ only in how they build the prompts.
+ *
+ * @example
+ * const r = await generatedDiagnosisAccuracy(engine, [promptIds], ["ALS"], {
+ *   batchSize: 8, request: { maxNewTokens: 64 }, index: buildAliasIndex(BUILTIN_ALIASES),
+ * });
+ * r.accuracy; r.predictions[0];
+ */
+export async function generatedDiagnosisAccuracy(
+  engine: Pick<Engine, "generate">,
+  prompts: number[][],
+  labels: string[],
+  o: GeneratedAccuracyOptions,
+): Promise<{ accuracy: number; correct: number; total: number; predictions: string[] }> {
+  if (prompts.length !== labels.length) {
+    throw new Error(`diagnosis accuracy: ${prompts.length} prompts but ${labels.length} labels`);
+  }
+  const predictions: string[] = [];
+  const bs = Math.max(1, Math.floor(o.batchSize));
+  for (let s = 0; s < prompts.length; s += bs) {
+    const { sequences } = await engine.generate({ ...o.request, prompts: prompts.slice(s, s + bs) });
+    predictions.push(...sequences.map((q) => q.text.trim()));
+  }
+  const correct = predictions.filter((p, i) => diagnosisCorrect(p, labels[i], o.index, o.k ?? 1)).length;
+  const total = predictions.length;
+  return { accuracy: total ? correct / total : 0, correct, total, predictions };
 }

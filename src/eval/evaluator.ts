@@ -16,7 +16,12 @@ import {
   type Template,
   type TemplateTokenizer,
 } from "../data/templates.ts";
-import { type AliasTable, buildAliasIndex, diagnosisCorrect } from "./diagnosis.ts";
+import {
+  type AliasTable,
+  buildAliasIndex,
+  diagnosisCorrect,
+  generatedDiagnosisAccuracy,
+} from "./diagnosis.ts";
 import { type ConfidenceInterval, type MetricName, type SacreTokenizer, scoreAll } from "./metrics/mod.ts";
 import { bootstrapMean, type BootstrapOptions } from "./metrics/bootstrap.ts";
 import { diagnosisAliases, type EvalRecord, toEvalRecords } from "./records.ts";
@@ -48,6 +53,14 @@ export interface EnginePredictorOptions {
   maxNewTokens?: number;
 }
 
+/** What ends a sequence under `template`: EOS ids (stop words that are tokens) and stop strings. */
+function templateStops(template: Template, tokenizer: TemplateTokenizer) {
+  return {
+    eosTokenIds: stopTokenIds(template, tokenizer),
+    stopStrings: template.stopWords.filter((w) => tokenizer.tokenToId(w) === undefined),
+  };
+}
+
 /**
  * Greedy, batched generation through an {@link Engine}, prompts built with `template` (EOS ids and the
  * template's stop words end a sequence).
@@ -59,8 +72,7 @@ export function enginePredictor(
   template: Template,
   opts: EnginePredictorOptions = {},
 ): Predictor {
-  const eosTokenIds = stopTokenIds(template, tokenizer);
-  const stopStrings = template.stopWords.filter((w) => tokenizer.tokenToId(w) === undefined);
+  const { eosTokenIds, stopStrings } = templateStops(template, tokenizer);
   return {
     name: opts.name ?? "model",
     batchSize: opts.batchSize ?? 8,
@@ -218,8 +230,9 @@ export interface AccuracyEvalOptions {
 
 /**
  * Diagnosis accuracy of an in-memory model: greedy batched generation on `records` (dataset records
- * or message lists ending with the reference answer), first stated diagnosis vs the label. This is
- * what the trainer calls for `metric_for_best_model: accuracy`.
+ * or message lists ending with the reference answer), first stated diagnosis vs the label. The
+ * generate-and-score loop is {@link generatedDiagnosisAccuracy}, which the trainer's eval_accuracy
+ * (src/train/evaluate.ts, from tokenised rows) shares.
  *
  * @example
  * const engine = new LocalEngine(model, { decoder: tokenizer });
@@ -234,20 +247,17 @@ export async function evaluateDiagnosisAccuracy(
 ): Promise<{ accuracy: number; correct: number; total: number; predictions: string[] }> {
   const recs = toEvalRecords(template, records);
   if (recs.length === 0) throw new Error("evaluateDiagnosisAccuracy: no records");
-  const predictor = enginePredictor(engine, tokenizer, template, {
-    batchSize: opts.batchSize ?? 8,
-    maxNewTokens: opts.maxNewTokens ?? 64,
-  });
-  const rows = await generatePredictions(predictor, recs);
-  const index = buildAliasIndex(opts.aliases ?? diagnosisAliases());
-  const correct =
-    rows.filter((r) => diagnosisCorrect(r.predict, r.diagnosis_label, index, opts.k ?? 1)).length;
-  return {
-    accuracy: correct / rows.length,
-    correct,
-    total: rows.length,
-    predictions: rows.map((r) => r.predict),
-  };
+  return await generatedDiagnosisAccuracy(
+    engine,
+    recs.map((r) => encodePrompt(template, tokenizer, r.messages)),
+    recs.map((r) => r.label),
+    {
+      batchSize: opts.batchSize ?? 8,
+      request: { maxNewTokens: opts.maxNewTokens ?? 64, ...templateStops(template, tokenizer) },
+      index: buildAliasIndex(opts.aliases ?? diagnosisAliases()),
+      k: opts.k,
+    },
+  );
 }
 
 function round(x: number, digits: number): number {

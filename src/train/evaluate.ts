@@ -3,7 +3,9 @@
  * losses and argmax hits kept on the GPU and read back once at the end), and — when the answers name
  * diseases of the bundled knowledge graph — diagnosis accuracy: greedy generation from each example's
  * prompt through the inference engine, the first stated diagnosis resolved with the KG alias table
- * (src/eval/diagnosis.ts) and compared with the reference answer's.
+ * and compared with the reference answer's (generatedDiagnosisAccuracy in src/eval/diagnosis.ts, the
+ * same code as the evaluator's; src/train imports only that text-level module, never src/eval's
+ * evaluator, which sits above it).
  */
 import { noGrad } from "../autograd/mod.ts";
 import { crossEntropyRows, reshape } from "../ops/mod.ts";
@@ -13,7 +15,7 @@ import type { SplitReader } from "../data/shards.ts";
 import type { Row } from "../data/sft.ts";
 import { LocalEngine } from "../engine/engine.ts";
 import type { TokenDecoder } from "../engine/stop.ts";
-import { buildAliasIndex, diagnosisCorrect, resolveDiagnosis } from "../eval/diagnosis.ts";
+import { buildAliasIndex, generatedDiagnosisAccuracy, resolveDiagnosis } from "../eval/diagnosis.ts";
 import { medicalAliasTable } from "../data/kg_bundled.ts";
 
 /**
@@ -104,6 +106,11 @@ function splitRow(r: Row, eos: Set<number>): { prompt: number[]; answer: number[
   return { prompt: [...r.inputIds.subarray(0, first)], answer };
 }
 
+/** The reference answer's first sentence: the diagnosis label it is scored against. */
+function firstSentence(reference: string): string {
+  return reference.split(/[。.\n]/)[0];
+}
+
 /**
  * Evaluates `model` on every row of `reader`.
  *
@@ -127,22 +134,17 @@ export async function evaluate(
   const refs = parts.map((p) => o.decoder!.decode(p.answer, { skipSpecialTokens: true }));
   const index = buildAliasIndex(medicalAliasTable());
   const known = new Set(index.exact.values());
-  const named = refs.filter((r) => known.has(resolveDiagnosis(r.split(/[。.\n]/)[0], index))).length;
+  const named = refs.filter((r) => known.has(resolveDiagnosis(firstSentence(r), index))).length;
   if (o.diagnosis === "auto" && named * 2 < refs.length) return { metrics, samples };
   const engine = new LocalEngine(model, { decoder: o.decoder, eosTokenIds: o.eosTokenIds });
-  const preds: string[] = [];
-  const gb = o.generateBatch ?? 32;
-  for (let s = 0; s < parts.length; s += gb) {
-    const { sequences } = await engine.generate({
-      prompts: parts.slice(s, s + gb).map((p) => p.prompt),
-      maxNewTokens: o.maxNewTokens ?? 32,
-      chunkSize: 16,
-    });
-    preds.push(...sequences.map((q) => q.text));
-  }
-  const ok = preds.map((p, i) => diagnosisCorrect(p, refs[i].split(/[。.\n]/)[0], index));
-  metrics.eval_accuracy = ok.filter(Boolean).length / Math.max(1, ok.length);
-  metrics.eval_accuracy_samples = ok.length;
+  const r = await generatedDiagnosisAccuracy(engine, parts.map((p) => p.prompt), refs.map(firstSentence), {
+    batchSize: o.generateBatch ?? 32,
+    request: { maxNewTokens: o.maxNewTokens ?? 32, chunkSize: 16 },
+    index,
+  });
+  const preds = r.predictions;
+  metrics.eval_accuracy = r.accuracy;
+  metrics.eval_accuracy_samples = r.total;
   for (let i = 0; i < Math.min(3, preds.length); i++) {
     samples.push({ reference: refs[i], prediction: preds[i] });
   }

@@ -5,10 +5,12 @@ import {
   diagnosisAccuracy,
   diagnosisCorrect,
   extractDiagnoses,
+  generatedDiagnosisAccuracy,
   normalizeDiagnosis,
   resolveDiagnosis,
 } from "../../src/eval/diagnosis.ts";
-import { assert, assertEquals, assertThrows } from "../assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
+import type { GenerateRequest } from "../../src/engine/types.ts";
 import { medicalAliasTable } from "../../src/data/kg_bundled.ts";
 
 const index = buildAliasIndex(BUILTIN_ALIASES);
@@ -145,4 +147,53 @@ Deno.test("diagnosis: every reference answer of the embedded default dataset is 
     const wrong = recs.filter((r) => !diagnosisCorrect(r.output, r.disease_id, kgIndex));
     assertEquals(wrong.map((r) => r.output.slice(0, 30)), [], `${split}: references scored wrong`);
   }
+});
+
+Deno.test("generatedDiagnosisAccuracy: batches, request fields passed on, answers trimmed, top-k, counts", async () => {
+  // Prompt [i] gets answers[i]; the engine records every request it sees.
+  const answers = [
+    "  诊断：渐冻症。\n",
+    "Diagnosis: lupus.",
+    "诊断：感冒。",
+    "考虑多发性硬化或视神经脊髓炎。",
+    "诊断：PKU",
+  ];
+  const labels = ["ALS", "SLE", "fabry", "NMOSD", "苯丙酮尿症"];
+  const calls: GenerateRequest[] = [];
+  const engine = {
+    generate(req: GenerateRequest) {
+      calls.push(req);
+      const sequences = req.prompts.map((p) => ({
+        promptIds: p,
+        tokenIds: [1],
+        text: answers[p[0]],
+        finishReason: "eos" as const,
+      }));
+      return Promise.resolve({
+        sequences,
+        stats: { timeToFirstTokenMs: 0, decodeMs: 0, decodeTokens: 0, chunks: 1 },
+      });
+    },
+  };
+  const prompts = answers.map((_, i) => [i, 99]);
+  const request = { maxNewTokens: 7, eosTokenIds: [3], chunkSize: 4 };
+  const top1 = await generatedDiagnosisAccuracy(engine, prompts, labels, { batchSize: 2, request, index });
+  assertEquals(calls.map((c) => c.prompts.length), [2, 2, 1]);
+  for (const c of calls) assertEquals({ ...c, prompts: [] }, { ...request, prompts: [] });
+  assertEquals(top1.predictions[0], "诊断：渐冻症。");
+  // Right: 0 (alias), 1, 4; wrong: 2 (another disease), 3 (NMOSD is the second item).
+  assertEquals({ ...top1, predictions: [] }, { accuracy: 0.6, correct: 3, total: 5, predictions: [] });
+  const top2 = await generatedDiagnosisAccuracy(engine, prompts, labels, {
+    batchSize: 8,
+    request,
+    index,
+    k: 2,
+  });
+  assertEquals(top2.correct, 4);
+  await assertRejects(
+    () => generatedDiagnosisAccuracy(engine, prompts, labels.slice(1), { batchSize: 2, request, index }),
+    /5 prompts but 4 labels/,
+  );
+  const none = await generatedDiagnosisAccuracy(engine, [], [], { batchSize: 2, request, index });
+  assertEquals(none.accuracy, 0);
 });
