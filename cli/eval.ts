@@ -13,7 +13,6 @@
  * Writes generated_predictions.jsonl, metrics.json, per_disease.json and report.md (compare: those
  * per model under <out>/<name>/, plus comparison.md, comparison.json and comparison.png).
  */
-import { parseArgs } from "node:util";
 import { createGpu, type Gpu } from "../src/gpu/mod.ts";
 import { openModel } from "../src/engine/open.ts";
 import { getTemplate } from "../src/data/templates.ts";
@@ -22,46 +21,16 @@ import { enginePredictor, generatePredictions, METRIC_NAMES, scoreRows } from ".
 import { loadTestRecords, sampleRecords, toEvalRecords } from "../src/eval/records.ts";
 import { compareModels, modelSources, parseModelList } from "../src/eval/compare.ts";
 import { comparisonReport, evalReport, writeEvaluation } from "../src/eval/report.ts";
-import { comparisonSpec, initPlotRenderer, renderPlot } from "../src/eval/plot.ts";
+import { comparisonSpec, renderPlot } from "../src/eval/plot.ts";
 import type { MetricName } from "../src/eval/metrics/mod.ts";
 import { denoFs } from "../platform/deno_fs.ts";
+import { fail, intFlag as int, parseFlags } from "./args.ts";
+import { CJK_FALLBACKS, defaultFont, initPlots, isFile } from "./plot_fonts.ts";
 
 const USAGE = "usage: deno task eval (--model DIR [--adapter DIR] | --config YAML [k=v ...]) --test FILE " +
   "--template NAME [--metrics accuracy,f1,bleu,rouge] [--num-samples N] [--seed S] [--out DIR]\n" +
   "       deno task eval compare --models name=DIR|name=BASE+ADAPTER|name=openai:MODEL,... --test FILE " +
   "--template NAME [--font FILE] ... (see cli/eval.ts)";
-/** Fonts tried for comparison.png when --font is not given (Debian's fonts-dejavu-core, fonts-liberation). */
-const FONT_CANDIDATES: [string, string][] = [
-  ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVu Sans"],
-  ["/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf", "Liberation Sans"],
-];
-/** Loaded too when present, so Chinese model names are drawn (resvg falls back per glyph). */
-const CJK_FALLBACKS = [
-  "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-  "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-  "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-];
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-function fail(msg: string): never {
-  console.error(`error: ${msg}`);
-  Deno.exit(1);
-}
-
-function int(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isInteger(x) || x < min) fail(`--${flag} ${v}: want an integer ≥ ${min}`);
-  return x;
-}
-
 const progress = (what: string) => (done: number, total: number) => {
   if (Deno.stderr.isTerminal()) {
     Deno.stderr.writeSync(
@@ -72,42 +41,37 @@ const progress = (what: string) => (done: number, total: number) => {
 
 async function main(): Promise<void> {
   const compare = Deno.args[0] === "compare";
-  let a, positionals: string[];
-  try {
-    ({ values: a, positionals } = parseArgs({
-      args: compare ? Deno.args.slice(1) : Deno.args,
-      allowPositionals: true,
-      options: {
-        model: { type: "string" },
-        adapter: { type: "string" },
-        config: { type: "string" },
-        models: { type: "string" },
-        base: { type: "string" },
-        test: { type: "string" },
-        template: { type: "string" },
-        metrics: { type: "string", default: "accuracy,f1,bleu,rouge" },
-        "num-samples": { type: "string" },
-        seed: { type: "string" },
-        out: { type: "string" },
-        "batch-size": { type: "string" },
-        "max-new-tokens": { type: "string" },
-        dtype: { type: "string" },
-        bootstrap: { type: "string" },
-        "top-k": { type: "string" },
-        "dataset-dir": { type: "string", default: "data" },
-        "openai-base-url": { type: "string" },
-        "openai-api-key": { type: "string" },
-        concurrency: { type: "string" },
-        rpm: { type: "string" },
-        retries: { type: "string" },
-        font: { type: "string", multiple: true },
-        "font-family": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    fail(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: a, positionals } = parseFlags({
+    args: compare ? Deno.args.slice(1) : Deno.args,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      adapter: { type: "string" },
+      config: { type: "string" },
+      models: { type: "string" },
+      base: { type: "string" },
+      test: { type: "string" },
+      template: { type: "string" },
+      metrics: { type: "string", default: "accuracy,f1,bleu,rouge" },
+      "num-samples": { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+      "batch-size": { type: "string" },
+      "max-new-tokens": { type: "string" },
+      dtype: { type: "string" },
+      bootstrap: { type: "string" },
+      "top-k": { type: "string" },
+      "dataset-dir": { type: "string", default: "data" },
+      "openai-base-url": { type: "string" },
+      "openai-api-key": { type: "string" },
+      concurrency: { type: "string" },
+      rpm: { type: "string" },
+      retries: { type: "string" },
+      font: { type: "string", multiple: true },
+      "font-family": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }, USAGE);
   if (a.help) return void console.log(USAGE);
   if (positionals.length && !a.config) fail(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const metrics = a.metrics!.split(",").map((s) => s.trim()).filter(Boolean) as MetricName[];
@@ -214,14 +178,14 @@ async function main(): Promise<void> {
     fonts.push(await Deno.readFile(f).catch((e) => fail(`--font ${f}: ${(e as Error).message}`)));
   }
   if (!fonts.length) {
-    const found = FONT_CANDIDATES.find(([p]) => isFile(p));
+    const found = await defaultFont();
     if (!found) {
       fail(
         "comparison.png needs a font: install fonts-dejavu-core, or pass --font FILE.ttf --font-family NAME",
       );
     }
-    fonts.push(await Deno.readFile(found[0]));
-    family ??= found[1];
+    fonts.push(found.data);
+    family ??= found.family;
     for (const f of CJK_FALLBACKS.filter(isFile)) fonts.push(await Deno.readFile(f));
   }
   const baseUrl = a["openai-base-url"] ?? Deno.env.get("OPENAI_BASE_URL") ?? "https://api.openai.com/v1";
@@ -257,9 +221,7 @@ async function main(): Promise<void> {
   const spec = comparisonSpec(results, {
     title: `${testPath}: ${records.length} samples (bars: value; lines: bootstrap 95% interval)`,
   });
-  await initPlotRenderer(
-    await Deno.readFile(new URL(import.meta.resolve("@resvg/resvg-wasm/index_bg.wasm"))),
-  );
+  await initPlots();
   const plot = await renderPlot(spec, { fonts, fontFamily: family });
   await Deno.writeFile(`${dir}/comparison.png`, plot.png);
   const report = comparisonReport(results, info);

@@ -3,35 +3,32 @@
  * adapter into its base model and write a Hugging Face folder (sharded safetensors, config.json,
  * generation_config.json, tokenizer files) that transformers, `deno task generate` and `serve` load.
  */
-import { parseArgs } from "node:util";
 import { createGpu } from "../src/gpu/mod.ts";
 import { exportMerged } from "../src/train/export.ts";
 import { denoFs } from "../platform/deno_fs.ts";
+import { fail, numberFlag, parseFlags } from "./args.ts";
 
 const USAGE = "usage: deno task export --model DIR --adapter DIR --out DIR [--max-shard-size BYTES]";
 
 async function main(): Promise<void> {
-  let a;
-  try {
-    a = parseArgs({
-      args: Deno.args,
-      options: {
-        model: { type: "string" },
-        adapter: { type: "string" },
-        out: { type: "string" },
-        "max-shard-size": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: a } = parseFlags({
+    args: Deno.args,
+    options: {
+      model: { type: "string" },
+      adapter: { type: "string" },
+      out: { type: "string" },
+      "max-shard-size": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }, USAGE);
   if (a.help) return void console.log(USAGE);
   if (!a.model || !a.out) throw new Error(`--model and --out are required\n${USAGE}`);
-  const shard = a["max-shard-size"] === undefined ? undefined : Number(a["max-shard-size"]);
-  if (shard !== undefined && !(Number.isInteger(shard) && shard > 0)) {
-    throw new Error(`--max-shard-size ${a["max-shard-size"]}: want a positive number of bytes`);
-  }
+  const shard = numberFlag(
+    "max-shard-size",
+    a["max-shard-size"],
+    (x) => Number.isInteger(x) && x > 0,
+    "a positive number of bytes",
+  );
   const gpu = await createGpu();
   const t0 = performance.now();
   const r = await exportMerged(gpu, denoFs, {
@@ -50,6 +47,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (e) {
-  console.error(`error: ${(e as Error).message}`);
-  Deno.exit(1);
+  fail((e as Error).message);
 }

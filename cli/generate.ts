@@ -9,11 +9,11 @@
  * object { prompt_ids, token_ids, text, finish_reason } at the end instead. Sampling defaults come from
  * generation_config.json; --temperature > 0 turns sampling on, 0 means greedy.
  */
-import { parseArgs } from "node:util";
 import { createGpu } from "../src/gpu/mod.ts";
 import { openModel } from "../src/engine/open.ts";
 import type { ChatMessage } from "../src/io/tokenizer.ts";
 import { denoFs } from "../platform/deno_fs.ts";
+import { fail as failLine, numberFlag as num, parseFlags } from "./args.ts";
 
 const USAGE =
   "usage: deno task generate --model DIR [--adapter DIR] (--prompt TEXT | --messages JSON_FILE) " +
@@ -22,21 +22,9 @@ const USAGE =
 
 let progressOpen = false;
 
+/** `error: MSG`, exit 1, below the weight-loading progress line when one is open. */
 function fail(msg: string): never {
-  console.error(`${progressOpen ? "\n" : ""}error: ${msg}`);
-  Deno.exit(1);
-}
-
-function num(
-  flag: string,
-  v: string | undefined,
-  check: (x: number) => boolean,
-  want: string,
-): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || !check(x)) fail(`--${flag} ${v}: want ${want}`);
-  return x;
+  failLine(msg, progressOpen);
 }
 
 async function readMessages(path: string): Promise<ChatMessage[]> {
@@ -61,32 +49,27 @@ async function readMessages(path: string): Promise<ChatMessage[]> {
 }
 
 async function main(): Promise<void> {
-  let a;
-  try {
-    a = parseArgs({
-      args: Deno.args,
-      options: {
-        model: { type: "string" },
-        adapter: { type: "string" },
-        "merge-adapter": { type: "boolean" },
-        prompt: { type: "string" },
-        messages: { type: "string" },
-        "max-new-tokens": { type: "string" },
-        temperature: { type: "string" },
-        "top-p": { type: "string" },
-        "top-k": { type: "string" },
-        "repetition-penalty": { type: "string" },
-        seed: { type: "string" },
-        stop: { type: "string", multiple: true },
-        dtype: { type: "string" },
-        json: { type: "boolean" },
-        "gpu-debug": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (e) {
-    fail(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: a } = parseFlags({
+    args: Deno.args,
+    options: {
+      model: { type: "string" },
+      adapter: { type: "string" },
+      "merge-adapter": { type: "boolean" },
+      prompt: { type: "string" },
+      messages: { type: "string" },
+      "max-new-tokens": { type: "string" },
+      temperature: { type: "string" },
+      "top-p": { type: "string" },
+      "top-k": { type: "string" },
+      "repetition-penalty": { type: "string" },
+      seed: { type: "string" },
+      stop: { type: "string", multiple: true },
+      dtype: { type: "string" },
+      json: { type: "boolean" },
+      "gpu-debug": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  }, USAGE);
   if (a.help) return void console.log(USAGE);
   if (!a.model) fail(`--model DIR is required\n${USAGE}`);
   if ((a.prompt === undefined) === (a.messages === undefined)) {

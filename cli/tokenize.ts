@@ -3,27 +3,17 @@
  * (as HF's `tokenizer(text, add_special_tokens=False)`), one per line as `id<TAB>token`, or with --json
  * one object { ids, tokens }.
  */
-import { parseArgs } from "node:util";
 import { HfTokenizer } from "../src/io/tokenizer.ts";
 import { denoFs } from "../platform/deno_fs.ts";
+import { fail, parseFlags } from "./args.ts";
 
 const USAGE = "usage: deno task tokenize --model DIR --text TEXT [--json]";
 
-function fail(msg: string): never {
-  console.error(`error: ${msg}`);
-  Deno.exit(1);
-}
-
 async function main(): Promise<void> {
-  let a;
-  try {
-    a = parseArgs({
-      args: Deno.args,
-      options: { model: { type: "string" }, text: { type: "string" }, json: { type: "boolean" } },
-    }).values;
-  } catch (e) {
-    fail(`${(e as Error).message}\n${USAGE}`);
-  }
+  const { values: a } = parseFlags({
+    args: Deno.args,
+    options: { model: { type: "string" }, text: { type: "string" }, json: { type: "boolean" } },
+  }, USAGE);
   if (!a.model || a.text === undefined) fail(`--model DIR and --text TEXT are required\n${USAGE}`);
   if (!(await denoFs.exists(a.model))) fail(`model folder ${a.model} does not exist`);
   const tok = await HfTokenizer.load(denoFs, a.model);

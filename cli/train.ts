@@ -17,28 +17,15 @@ import { Trainer } from "../src/train/trainer.ts";
 import { defaultModelFiles } from "../src/train/default_model.ts";
 import { lossPlotPng } from "../src/train/loss_plot.ts";
 import type { LogEntry } from "../src/train/trainer_io.ts";
-import { initPlotRenderer } from "../src/eval/plot.ts";
 import { denoFs } from "../platform/deno_fs.ts";
+import { fail } from "./args.ts";
+import { defaultFont, initPlots } from "./plot_fonts.ts";
 
 const USAGE = "usage: deno task train [CONFIG.yaml] [key=value ...]   (no arguments: config/default.yaml)";
-const FONTS: [string, string][] = [
-  ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "DejaVu Sans"],
-  ["/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf", "Liberation Sans"],
-];
-
 async function plotter(history: LogEntry[]): Promise<Uint8Array> {
-  await initPlotRenderer(
-    await Deno.readFile(new URL(import.meta.resolve("@resvg/resvg-wasm/index_bg.wasm"))),
-  );
-  const found = FONTS.find(([p]) => {
-    try {
-      return Deno.statSync(p).isFile;
-    } catch {
-      return false;
-    }
-  });
-  const fonts = found ? [await Deno.readFile(found[0])] : [];
-  return await lossPlotPng(history, { fonts, fontFamily: found?.[1] });
+  await initPlots();
+  const font = await defaultFont();
+  return await lossPlotPng(history, { fonts: font ? [font.data] : [], fontFamily: font?.family });
 }
 
 async function writeDefaultModelFiles(): Promise<void> {
@@ -125,6 +112,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (e) {
-  console.error(`${barOpen ? "\n" : ""}error: ${(e as Error).message}`);
-  Deno.exit(1);
+  fail((e as Error).message, barOpen);
 }
