@@ -9,15 +9,10 @@
  *   merge     --in A --in B ... --out-dir DIR --name NAME [--tokenizer MODEL_DIR] [...]
  *   validate  FILE [--format alpaca|sharegpt|openai] [--skip-invalid]
  *
- * Parsing and printing only; the work is in src/data. Errors a user can cause end in one line.
+ * Parsing and printing only; the work is in src/data. Errors a user can cause end in one line (exit 2).
+ * Flag readers: cli/data_flags.ts; the qa subcommand: cli/data_qa.ts.
  */
-import { parseArgs } from "node:util";
-import cliProgress from "cli-progress";
 import { fetchPubmed } from "../src/data/pubmed.ts";
-import type { PubmedRecord } from "../src/data/pubmed_xml.ts";
-import { ruleQa } from "../src/data/qa_rules.ts";
-import { chatQa, openAiQa } from "../src/data/qa_openai.ts";
-import { localChat, tokenCounter } from "./data_model.ts";
 import { denoFs } from "../platform/deno_fs.ts";
 import { parseKnowledgeGraph } from "../src/data/kg.ts";
 import { type Lang, synthesizeCases } from "../src/data/synth.ts";
@@ -25,49 +20,13 @@ import { type Format, FORMATS, validateDataset } from "../src/data/formats.ts";
 import { mergeDatasets } from "../src/data/merge.ts";
 import { parseRatios } from "../src/data/split.ts";
 import { buildDefaultDataset } from "../src/data/default_dataset.ts";
+import { UsageError } from "./args.ts";
+import { num, parse, progressBar, str } from "./data_flags.ts";
+import { qa } from "./data_qa.ts";
+import { tokenCounter } from "./data_model.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const DEFAULT_KG = `${REPO}/data/medical_kg.json`;
-
-/** A user error: printed as one line, exit code 2. */
-class UsageError extends Error {}
-
-type Flags = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
-function str(f: Flags, name: string, fallback?: string): string {
-  const v = f[name];
-  if (typeof v === "string" && v !== "") return v;
-  if (fallback !== undefined) return fallback;
-  throw new UsageError(`missing --${name}`);
-}
-function num(f: Flags, name: string, fallback?: number): number {
-  const v = f[name];
-  if (v === undefined) {
-    if (fallback !== undefined) return fallback;
-    throw new UsageError(`missing --${name}`);
-  }
-  const n = Number(v);
-  if (typeof v !== "string" || v.trim() === "" || !Number.isFinite(n)) {
-    throw new UsageError(`--${name}: expected a number, got "${v}"`);
-  }
-  return n;
-}
-
-function parse(args: string[], options: Record<string, { type: "string" | "boolean"; multiple?: boolean }>) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional.*$/s, ""));
-  }
-}
-
-function progressBar(enabled: boolean, label: string) {
-  if (!enabled || !Deno.stderr.isTerminal()) return null;
-  return new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {value}/{total} {extra}`, stream: process.stderr, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-}
 
 async function pubmed(args: string[]) {
   const { values: f } = parse(args, {
@@ -119,106 +78,6 @@ async function pubmed(args: string[]) {
   });
   bar?.stop();
   console.log(JSON.stringify(r));
-}
-
-async function readAbstracts(path: string): Promise<PubmedRecord[]> {
-  const text = await denoFs.readText(path).catch(() => {
-    throw new UsageError(`--in ${path}: cannot read the file`);
-  });
-  const out: PubmedRecord[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (!line.trim()) return;
-    let r: Partial<PubmedRecord>;
-    try {
-      r = JSON.parse(line);
-    } catch {
-      throw new UsageError(
-        `${path}:${i + 1}: not a JSON line (expected the JSONL that 'data pubmed' writes)`,
-      );
-    }
-    if (typeof r.pmid !== "string" || typeof r.title !== "string" || !Array.isArray(r.abstract)) {
-      throw new UsageError(`${path}:${i + 1}: expected a PubMed record with pmid, title and abstract[]`);
-    }
-    out.push(r as PubmedRecord);
-  });
-  return out;
-}
-
-async function qa(args: string[]) {
-  const { values: f } = parse(args, {
-    in: { type: "string" },
-    out: { type: "string" },
-    generator: { type: "string" },
-    "base-url": { type: "string" },
-    "api-key": { type: "string" },
-    model: { type: "string" },
-    adapter: { type: "string" },
-    "max-new-tokens": { type: "string" },
-    concurrency: { type: "string" },
-    "pairs-per-abstract": { type: "string" },
-    "no-progress": { type: "boolean" },
-  });
-  const gen = str(f, "generator", "rules");
-  if (gen !== "rules" && gen !== "openai" && gen !== "model") {
-    throw new UsageError(`--generator: rules, openai or model, got "${gen}"`);
-  }
-  const records = await readAbstracts(str(f, "in"));
-  const out = str(f, "out");
-  let items;
-  if (gen === "rules") {
-    const r = ruleQa(records);
-    items = r.items;
-    console.error(
-      `${r.stats.records} abstracts → ${r.stats.pairs} pairs; skipped: ${r.stats.unstructured} unstructured, ` +
-        `${r.stats.noQuestion} without objective/background, ${r.stats.noAnswer} without results/conclusions`,
-    );
-  } else if (gen === "model") {
-    // --model is the local model folder here; generation runs on our GPU engine, one abstract at a time.
-    const dir = str(f, "model");
-    const { chat, dispose } = await localChat(dir, {
-      adapter: f.adapter as string | undefined,
-      maxNewTokens: num(f, "max-new-tokens", 512),
-    });
-    const bar = progressBar(!f["no-progress"], "qa");
-    bar?.start(records.length, 0, { extra: "" });
-    try {
-      const r = await chatQa(records, chat, {
-        source: `model:${dir}`,
-        concurrency: 1,
-        pairsPerAbstract: num(f, "pairs-per-abstract", 3),
-        onProgress: (done) => bar?.update(done),
-      });
-      items = r.items;
-      for (const x of r.failed) console.error(`pmid ${x.pmid}: ${x.error}`);
-      console.error(
-        `${records.length} abstracts → ${items.length} pairs; ${r.failed.length} failed (listed above)`,
-      );
-    } finally {
-      bar?.stop();
-      dispose();
-    }
-  } else {
-    const baseUrl = str(f, "base-url", Deno.env.get("OPENAI_BASE_URL") ?? "https://api.openai.com/v1");
-    const model = str(f, "model", Deno.env.get("OPENAI_MODEL") ?? "");
-    if (!model) throw new UsageError("--generator openai needs --model (or OPENAI_MODEL)");
-    const bar = progressBar(!f["no-progress"], "qa");
-    bar?.start(records.length, 0, { extra: "" });
-    const r = await openAiQa(records, {
-      baseUrl,
-      model,
-      apiKey: str(f, "api-key", Deno.env.get("OPENAI_API_KEY") ?? "") || undefined,
-      concurrency: num(f, "concurrency", 4),
-      pairsPerAbstract: num(f, "pairs-per-abstract", 3),
-      onProgress: (done) => bar?.update(done),
-    });
-    bar?.stop();
-    items = r.items;
-    for (const x of r.failed) console.error(`pmid ${x.pmid}: ${x.error}`);
-    console.error(
-      `${records.length} abstracts → ${items.length} pairs; ${r.failed.length} failed (listed above)`,
-    );
-  }
-  await denoFs.writeText(out, JSON.stringify(items, null, 2) + "\n");
 }
 
 async function loadKg(path: string) {
