@@ -52,6 +52,7 @@ override HPW: u32 = 1u; // query heads per grad_kv workgroup (divides G)
 override WANT_K: bool = true; // grad_kv: compute dk (dP and phase B2 are only for dk)
 override WANT_V: bool = true;
 override SMEM: u32 = 2048u;
+override HEAVY_FIRST: bool = true; // tile index in grid y (slowest in dispatch order), heads in x
 override DV: u32 = (D + 63u) / 64u; // 64-column groups of the head dim (≤ 2)
 override D4: u32 = D / 4u;
 override DS4: u32 = 16u * DV; // vec4 per staged phase-B row
@@ -407,7 +408,12 @@ fn probs(x: vec4<f32>, l2: vec4<f32>, fixed: u32, c0: u32, kv: bool) -> vec4<f32
 fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>) {
   bb = wg.z;
-  kt0 = wg.x * 64u;
+  // HEAVY_FIRST: grid [slots, key tiles, B], so the first key tiles of every head (which see the most
+  // queries under a causal mask) start first and short ones fill the tail; else [key tiles, slots, B].
+  let tile = select(wg.x, wg.y, HEAVY_FIRST);
+  let slot = select(wg.y, wg.x, HEAVY_FIRST);
+  let slots = select(nwg.y, nwg.x, HEAVY_FIRST);
+  kt0 = tile * 64u;
   let G = p.H / p.Hkv;
   let off = i32(p.S) - i32(p.T);
   // Queries that can see any key of this tile (workgroup-uniform).
@@ -422,7 +428,7 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
   v0 = vec4(0.0); v1 = vec4(0.0); v2 = vec4(0.0); v3 = vec4(0.0);
   v4 = vec4(0.0); v5 = vec4(0.0); v6 = vec4(0.0); v7 = vec4(0.0);
   for (var hh = 0u; hh < HPW; hh++) {
-    hq = wg.y * HPW + hh;
+    hq = slot * HPW + hh;
     kvh = hq / G;
     // Loop counters are function variables: reads of private ones count as non-uniform.
     for (var t0 = qFirst; t0 < qEnd; t0 += 64u) {
@@ -439,10 +445,10 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
       }
     }
   }
-  // Slot wg.y of nwg.y per (b, s): the kv head itself when HPW = G.
-  let base = (bb * p.S * nwg.y + wg.y) * D4;
-  if (WANT_K) { storeRows(1u, p.S, kt0, base, nwg.y * D4, lid, p.scale); }
-  if (WANT_V) { storeRows(2u, p.S, kt0, base, nwg.y * D4, lid, 1.0); }
+  // Slot `slot` of `slots` per (b, s): the kv head itself when HPW = G.
+  let base = (bb * p.S * slots + slot) * D4;
+  if (WANT_K) { storeRows(1u, p.S, kt0, base, slots * D4, lid, p.scale); }
+  if (WANT_V) { storeRows(2u, p.S, kt0, base, slots * D4, lid, 1.0); }
 }
 
 @compute @workgroup_size(256)
@@ -468,11 +474,11 @@ fn grad_q(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: 
   let tx = lid % 16u;
   let ty = lid / 16u;
   bb = wg.z;
-  hq = wg.y;
+  hq = select(wg.y, wg.x, HEAVY_FIRST); // grid [H, query tiles, B] with HEAVY_FIRST, else [tiles, H, B]
   kvh = hq / (p.H / p.Hkv);
   // Last query tiles first: under a causal mask they see the most keys, so the long workgroups start
   // early and the short ones fill the tail.
-  qt0 = (nwg.x - 1u - wg.x) * 64u;
+  qt0 = select(nwg.x - 1u - wg.x, nwg.y - 1u - wg.y, HEAVY_FIRST) * 64u;
   // Same key range as the forward pass.
   let posLo = i32(qt0) + i32(p.S) - i32(p.T);
   let posHi = i32(min(qt0 + 63u, p.T - 1u)) + i32(p.S) - i32(p.T);
