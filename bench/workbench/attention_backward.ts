@@ -118,7 +118,7 @@ function random(shape: number[], rng: Rng): Tensor {
   return Tensor.from(gpu, rng.uniformArray(n, -1, 1), shape, "f32", { persistent: true });
 }
 
-async function readAll(ts: (Tensor | null)[]): Promise<Float32Array[]> {
+async function readAll(ts: (Tensor | null)[]): Promise<ArrayLike<number>[]> {
   const out = [];
   for (const t of ts) {
     out.push(await t!.read());
@@ -166,7 +166,7 @@ for (const s of shapes) {
   const { out, lse } = noGrad(() => attentionForward(q, k, v));
   const flops = 2.5 * 4 * s.B * s.H * s.T * s.T * s.D / 2;
   const label = `B${s.B} T${s.T} H${s.H}/${s.Hkv} D${s.D}`;
-  let ref: Float32Array[] | null = null;
+  let ref: ArrayLike<number>[] | null = null;
   let cpu: Float64Array[] | null = null;
   if (values.small) {
     const [qa, ka, va, ga] = await Promise.all([q.read(), k.read(), v.read(), g.read()]);
