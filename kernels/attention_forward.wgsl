@@ -11,24 +11,27 @@
 //   3 v:   array<vec4<f32>> read        [B, S, Hkv, D / 4]
 //   4 out: array<vec4<f32>> read_write  [B, T, H, D / 4]
 //   5 lse: array<f32> read_write  [B, H, T]   natural-log log-sum-exp of the scaled, masked scores
-// Workgroup 128 = 16 × 8 threads (tx = lid % 16, ty = lid / 16); grid [ceil(T / 64), H, B].
+// Workgroup 128 = 16 × 8 threads (tx = lid % 16, ty = lid / 16); grid [ceil(T / 64), H, B], or
+// [ceil(ceil(T / 64) / 2), H, B] with PAIR.
 //
-// FlashAttention-2 split written like kernels/matmul.wgsl: one workgroup owns 64 queries of one head
+// FlashAttention-2 split written like kernels/matmul.wgsl: a workgroup owns 64 queries of one head
 // and walks the 64-key tiles its mask lets through. Thread (tx, ty) owns query rows ty·4 + i and
 // 32 + ty·4 + i (i < 4): scores for keys tx + 16j (j < 4) in 8 vec4 registers s0..s7 and output
 // columns 4·tx and 64 + 4·tx (+0..3) in 16 vec4 registers o0..o15. Every register is a named
 // variable (no dynamically indexed private arrays, which compilers may put in local memory).
-//   S = (scale · log2 e · Q) · Kᵀ: head dim in 16-wide chunks staged double-buffered in `stage`
+//   S = (scale · log2 e · Q) · Kᵀ: head dim in 4·CW-wide chunks staged double-buffered in `stage`
 //     (one barrier per chunk; the next chunk's global loads are in flight during the FMAs);
-//     per 4 head-dim columns a thread loads 8 Q and 4 K vec4 for 128 FMAs.
+//     per head-dim vec4 a thread loads 8 Q and 4 K vec4 for 128 FMAs (pure FMAs, no dot()).
 //   Softmax: row maxima through `red` (one barrier), P written transposed to `ps` (one barrier).
-//   O += P · V: 16-key V chunks double-buffered in `stage`; per key 2 P and 2 V vec4 loads feed
+//   O += P · V: VK-key V chunks double-buffered in `stage`; per key 2 P and 2 V vec4 loads feed
 //     64 FMAs (the matmul's ratio).
-// 14 barriers per 64-key tile at D = 128; tiles without a masked element skip the mask arithmetic.
-// Shared-memory layouts are XOR-swizzled so the transposing accesses stay free of bank conflicts.
-// Workgroup memory: 16 KiB stage + 16 KiB ps = 32 KiB (fits lavapipe's 32 KiB).
+// Barriers per 64-key tile at D = 128: 14 (CW 4) or 8 (CW 8). Tiles without a masked element skip
+// the mask arithmetic. Shared-memory layouts are XOR-swizzled so the transposing accesses stay free
+// of bank conflicts. Workgroup memory: 32 KiB at CW 4 (fits lavapipe), 48 KiB at CW 8.
 // Softmax runs in base 2 (scores pre-multiplied by scale · log2 e, exp2) — one multiply saved per score.
-// Query tiles run last-first: under a causal mask they see the most keys, so long workgroups start early.
+// H200, B1 T1024 H32 D128 causal (bench/workbench/attention_forward.ts): CW 8 + PAIR 0.47 ms = 18.4
+// TFLOP/s (Hkv 8) / 0.48 ms (Hkv 32); non-causal 0.85 ms = 20.2. The previous kernel (256 threads,
+// private arrays, 25 barriers per tile, one tile per workgroup): 5.4 ms.
 
 struct Params {
   B: u32,
@@ -49,17 +52,24 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
 override D: u32 = 64u;
-// 16-wide head-dim chunks, rounded up to an even count so the double buffer's parity is static.
-override NC: u32 = 2u * ((D + 31u) / 32u);
-override REVERSE: bool = true; // last query tile first (workbench switch)
+// Head-dim chunk width in vec4 (4 or 8): 8 halves the S-phase barriers and doubles the V chunk but
+// needs 48 KiB of workgroup memory; the launcher picks it from the device's limit.
+override CW: u32 = 4u;
+override BUF: u32 = 128u * CW; // vec4 per staging buffer
+override VK: u32 = 4u * CW; // keys per V chunk
+// Head-dim chunks, rounded up to an even count so the double buffer's parity is static.
+override NC: u32 = 2u * ((D + 8u * CW - 1u) / (8u * CW));
+// Causal balance: workgroup x runs query tiles nQ − 1 − x and x (grid x = ceil(nQ / 2)), so every
+// workgroup walks about the same number of key tiles. Off: one tile per workgroup, last tile first.
+override PAIR: bool = false;
 const NEG = -1e30; // running-max start: finite, so NEG − NEG is 0, not NaN
 const MASKED = -2e30; // a masked score: exp2(MASKED − m) is 0 even while m is still NEG
 
-// Two buffers of 512 vec4. S phase, buffer b: Q chunk at b·512 + row·4 + d4 (64 rows × 4 vec4), K chunk
-// at b·512 + 256 + key·4 + (d4 ^ ((key >> 1) & 3)). P·V phase: V chunk at b·512 + key·32 + c4
-// (16 keys × 32 vec4, zero past D). Between the two phases buffer 1 holds the row-max partials
-// (`red`, vec4 512 + row·4 + tx / 4, component tx % 4).
-var<workgroup> stage: array<vec4<f32>, 1024>;
+// Two buffers of BUF vec4. S phase, buffer b: Q chunk at b·BUF + row·CW + d4 (64 rows × CW vec4), K chunk
+// at b·BUF + BUF/2 + key·CW + (d4 ^ kSwizzle(key)). P·V phase: V chunk at b·BUF + key·32 + c4
+// (VK keys × 32 vec4, zero past D). Between the two phases buffer 1 holds the row-max partials
+// (`red`, vec4 BUF + row·4 + tx / 4, component tx % 4).
+var<workgroup> stage: array<vec4<f32>, 2u * BUF>;
 // P transposed: vec4 key·16 + (row / 4 ^ (key & 7)) holds rows row..row+3 (row % 4 == 0) of one key.
 var<workgroup> ps: array<vec4<f32>, 1024>;
 
@@ -92,13 +102,18 @@ var<private> ma: vec4<f32>;
 var<private> mb: vec4<f32>;
 var<private> la: vec4<f32>;
 var<private> lb: vec4<f32>;
-// Prefetch registers: the next Q/K chunk (pq0, pq1, pk0, pk1) or V chunk (all four).
-var<private> pq0: vec4<f32>;
-var<private> pq1: vec4<f32>;
-var<private> pk0: vec4<f32>;
-var<private> pk1: vec4<f32>;
+// Prefetch registers: the next Q chunk (pf0..) and K chunk (pf4..), CW / 2 each, or V chunk (pf0..,
+// CW of them).
+var<private> pf0: vec4<f32>;
+var<private> pf1: vec4<f32>;
+var<private> pf2: vec4<f32>;
+var<private> pf3: vec4<f32>;
+var<private> pf4: vec4<f32>;
+var<private> pf5: vec4<f32>;
+var<private> pf6: vec4<f32>;
+var<private> pf7: vec4<f32>;
 
-// Per-workgroup and per-thread constants, set once at entry.
+// Per-workgroup and per-thread constants.
 var<private> tid: u32;
 var<private> tx: u32;
 var<private> ty: u32;
@@ -106,22 +121,22 @@ var<private> q0: u32;
 var<private> qBase: u32;
 var<private> kBase: u32;
 
-// Vec4 e (< 256) of Q chunk c: row e / 4, head-dim columns 16c + 4(e % 4) .. + 3; zero outside.
+// Vec4 e (< 64·CW) of Q chunk c: row e / CW, head-dim columns 4·(CW·c + e % CW) .. + 3; zero outside.
 fn fetchQ(e: u32, c: u32) -> vec4<f32> {
-  let t = q0 + e / 4u;
-  let d = c * 16u + 4u * (e % 4u);
+  let t = q0 + e / CW;
+  let d = 4u * (c * CW + e % CW);
   if (t >= p.T || d >= D) { return vec4<f32>(0.0); }
   return q[(qBase + t * p.H * D + d) / 4u] * p.scale2;
 }
 
 fn fetchK(e: u32, k0: u32, c: u32) -> vec4<f32> {
-  let s = k0 + e / 4u;
-  let d = c * 16u + 4u * (e % 4u);
+  let s = k0 + e / CW;
+  let d = 4u * (c * CW + e % CW);
   if (s >= p.S || d >= D) { return vec4<f32>(0.0); }
   return k[(kBase + s * p.Hkv * D + d) / 4u];
 }
 
-// Vec4 e (< 512) of the 16-key V chunk at key s0: key s0 + e / 32, columns 4(e % 32) .. + 3.
+// Vec4 e (< 128·CW) of the VK-key V chunk at key s0: key s0 + e / 32, columns 4(e % 32) .. + 3.
 fn fetchV(e: u32, s0: u32) -> vec4<f32> {
   let s = s0 + e / 32u;
   let d = 4u * (e % 32u);
@@ -130,73 +145,109 @@ fn fetchV(e: u32, s0: u32) -> vec4<f32> {
 }
 
 fn prefetchQK(k0: u32, c: u32) {
-  pq0 = fetchQ(tid, c);
-  pq1 = fetchQ(tid + 128u, c);
-  pk0 = fetchK(tid, k0, c);
-  pk1 = fetchK(tid + 128u, k0, c);
-}
-
-fn prefetchV(s0: u32) {
-  pq0 = fetchV(tid, s0);
-  pq1 = fetchV(tid + 128u, s0);
-  pk0 = fetchV(tid + 256u, s0);
-  pk1 = fetchV(tid + 384u, s0);
-}
-
-fn kSlot(e: u32) -> u32 {
-  let key = e / 4u;
-  return 256u + key * 4u + ((e % 4u) ^ ((key >> 1u) & 3u));
-}
-
-fn putQK(buf: u32) {
-  stage[buf * 512u + tid] = pq0;
-  stage[buf * 512u + tid + 128u] = pq1;
-  stage[buf * 512u + kSlot(tid)] = pk0;
-  stage[buf * 512u + kSlot(tid + 128u)] = pk1;
-}
-
-fn putV(buf: u32) {
-  stage[buf * 512u + tid] = pq0;
-  stage[buf * 512u + tid + 128u] = pq1;
-  stage[buf * 512u + tid + 256u] = pk0;
-  stage[buf * 512u + tid + 384u] = pk1;
-}
-
-fn dots(qv: vec4<f32>, k0v: vec4<f32>, k1v: vec4<f32>, k2v: vec4<f32>, k3v: vec4<f32>) -> vec4<f32> {
-  return vec4<f32>(dot(qv, k0v), dot(qv, k1v), dot(qv, k2v), dot(qv, k3v));
-}
-
-// Scores += the chunk in buffer `buf` (16 head-dim columns).
-fn sChunk(buf: u32) {
-  let qb = buf * 512u + ty * 16u;
-  let kb = buf * 512u + 256u + tx * 4u;
-  let sw = (tx >> 1u) & 3u;
-  for (var d4 = 0u; d4 < 4u; d4++) {
-    let kx = kb + (d4 ^ sw);
-    let k0v = stage[kx];
-    let k1v = stage[kx + 64u];
-    let k2v = stage[kx + 128u];
-    let k3v = stage[kx + 192u];
-    s0 += dots(stage[qb + d4], k0v, k1v, k2v, k3v);
-    s1 += dots(stage[qb + 4u + d4], k0v, k1v, k2v, k3v);
-    s2 += dots(stage[qb + 8u + d4], k0v, k1v, k2v, k3v);
-    s3 += dots(stage[qb + 12u + d4], k0v, k1v, k2v, k3v);
-    s4 += dots(stage[qb + 128u + d4], k0v, k1v, k2v, k3v);
-    s5 += dots(stage[qb + 132u + d4], k0v, k1v, k2v, k3v);
-    s6 += dots(stage[qb + 136u + d4], k0v, k1v, k2v, k3v);
-    s7 += dots(stage[qb + 140u + d4], k0v, k1v, k2v, k3v);
+  pf0 = fetchQ(tid, c);
+  pf1 = fetchQ(tid + 128u, c);
+  pf4 = fetchK(tid, k0, c);
+  pf5 = fetchK(tid + 128u, k0, c);
+  if (CW == 8u) {
+    pf2 = fetchQ(tid + 256u, c);
+    pf3 = fetchQ(tid + 384u, c);
+    pf6 = fetchK(tid + 256u, k0, c);
+    pf7 = fetchK(tid + 384u, k0, c);
   }
 }
 
-// O += P · V for the 16 keys kc·16 .. + 15 whose V chunk is in buffer `buf`.
+fn prefetchV(s0: u32) {
+  pf0 = fetchV(tid, s0);
+  pf1 = fetchV(tid + 128u, s0);
+  pf2 = fetchV(tid + 256u, s0);
+  pf3 = fetchV(tid + 384u, s0);
+  if (CW == 8u) {
+    pf4 = fetchV(tid + 512u, s0);
+    pf5 = fetchV(tid + 640u, s0);
+    pf6 = fetchV(tid + 768u, s0);
+    pf7 = fetchV(tid + 896u, s0);
+  }
+}
+
+// XOR swizzle of a K row's CW vec4: keys tx + 16j of one head-dim vec4 land in distinct bank groups.
+fn kSwizzle(key: u32) -> u32 {
+  if (CW == 8u) { return key & 7u; }
+  return (key >> 1u) & 3u;
+}
+
+fn kSlot(e: u32) -> u32 {
+  let key = e / CW;
+  return BUF / 2u + key * CW + ((e % CW) ^ kSwizzle(key));
+}
+
+fn putQK(buf: u32) {
+  stage[buf * BUF + tid] = pf0;
+  stage[buf * BUF + tid + 128u] = pf1;
+  stage[buf * BUF + kSlot(tid)] = pf4;
+  stage[buf * BUF + kSlot(tid + 128u)] = pf5;
+  if (CW == 8u) {
+    stage[buf * BUF + tid + 256u] = pf2;
+    stage[buf * BUF + tid + 384u] = pf3;
+    stage[buf * BUF + kSlot(tid + 256u)] = pf6;
+    stage[buf * BUF + kSlot(tid + 384u)] = pf7;
+  }
+}
+
+fn putV(buf: u32) {
+  stage[buf * BUF + tid] = pf0;
+  stage[buf * BUF + tid + 128u] = pf1;
+  stage[buf * BUF + tid + 256u] = pf2;
+  stage[buf * BUF + tid + 384u] = pf3;
+  if (CW == 8u) {
+    stage[buf * BUF + tid + 512u] = pf4;
+    stage[buf * BUF + tid + 640u] = pf5;
+    stage[buf * BUF + tid + 768u] = pf6;
+    stage[buf * BUF + tid + 896u] = pf7;
+  }
+}
+
+// Row scores += q · (four keys), as four vec4 FMAs (no dot(): that would cost a multiply and an add
+// on top of the FMAs). kx .. kw hold head-dim component x .. w of the four keys.
+fn rowFma(s: vec4<f32>, qv: vec4<f32>, kx: vec4<f32>, ky: vec4<f32>, kz: vec4<f32>, kw: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(qv.w), kw, fma(vec4<f32>(qv.z), kz, fma(vec4<f32>(qv.y), ky, fma(vec4<f32>(qv.x), kx, s))));
+}
+
+// Scores += the chunk in buffer `buf` (4·CW head-dim columns).
+fn sChunk(buf: u32) {
+  let qb = buf * BUF + ty * 4u * CW;
+  let kb = buf * BUF + BUF / 2u + tx * CW;
+  let sw = kSwizzle(tx);
+  for (var d4 = 0u; d4 < CW; d4++) {
+    let kx = kb + (d4 ^ sw);
+    let k0v = stage[kx];
+    let k1v = stage[kx + 16u * CW];
+    let k2v = stage[kx + 32u * CW];
+    let k3v = stage[kx + 48u * CW];
+    let ka = vec4<f32>(k0v.x, k1v.x, k2v.x, k3v.x);
+    let kb2 = vec4<f32>(k0v.y, k1v.y, k2v.y, k3v.y);
+    let kc = vec4<f32>(k0v.z, k1v.z, k2v.z, k3v.z);
+    let kd = vec4<f32>(k0v.w, k1v.w, k2v.w, k3v.w);
+    s0 = rowFma(s0, stage[qb + d4], ka, kb2, kc, kd);
+    s1 = rowFma(s1, stage[qb + CW + d4], ka, kb2, kc, kd);
+    s2 = rowFma(s2, stage[qb + 2u * CW + d4], ka, kb2, kc, kd);
+    s3 = rowFma(s3, stage[qb + 3u * CW + d4], ka, kb2, kc, kd);
+    s4 = rowFma(s4, stage[qb + 32u * CW + d4], ka, kb2, kc, kd);
+    s5 = rowFma(s5, stage[qb + 33u * CW + d4], ka, kb2, kc, kd);
+    s6 = rowFma(s6, stage[qb + 34u * CW + d4], ka, kb2, kc, kd);
+    s7 = rowFma(s7, stage[qb + 35u * CW + d4], ka, kb2, kc, kd);
+  }
+}
+
+// O += P · V for the VK keys kc·VK .. + VK − 1 whose V chunk is in buffer `buf`.
 fn pvChunk(buf: u32, kc: u32) {
-  for (var kk = 0u; kk < 16u; kk++) {
-    let key = kc * 16u + kk;
+  for (var kk = 0u; kk < VK; kk++) {
+    let key = kc * VK + kk;
     let sw = key & 7u;
     let pa = ps[key * 16u + (ty ^ sw)];
     let pb = ps[key * 16u + 8u + (ty ^ sw)];
-    let va = stage[buf * 512u + kk * 32u + tx];
-    let vb = stage[buf * 512u + kk * 32u + 16u + tx];
+    let va = stage[buf * BUF + kk * 32u + tx];
+    let vb = stage[buf * BUF + kk * 32u + 16u + tx];
     o0 = fma(vec4<f32>(pa.x), va, o0);
     o1 = fma(vec4<f32>(pa.x), vb, o1);
     o2 = fma(vec4<f32>(pa.y), va, o2);
@@ -235,11 +286,11 @@ fn sum4(x: vec4<f32>) -> f32 {
 
 // This thread's partial (over its 4 keys) of the max or sum of local row `row`, into `red`.
 fn putRed(row: u32, x: f32) {
-  stage[512u + row * 4u + tx / 4u][tx % 4u] = x;
+  stage[BUF + row * 4u + tx / 4u][tx % 4u] = x;
 }
 
 fn redMax(row: u32) -> f32 {
-  let b = 512u + row * 4u;
+  let b = BUF + row * 4u;
   return max4(max(max(stage[b], stage[b + 1u]), max(stage[b + 2u], stage[b + 3u])));
 }
 
@@ -307,19 +358,8 @@ fn store(row: u32, m: f32, l: f32, oa: vec4<f32>, ob: vec4<f32>, b: u32, h: u32)
   if (tx == 0u) { lse[(b * p.H + h) * p.T + t] = (m + log2(l)) * 0.69314718055994530942; }
 }
 
-@compute @workgroup_size(128)
-fn main(
-  @builtin(local_invocation_index) lid: u32,
-  @builtin(workgroup_id) wg: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-) {
-  tid = lid;
-  tx = lid % 16u;
-  ty = lid / 16u;
-  let b = wg.z;
-  let h = wg.y;
-  var qt = wg.x;
-  if (REVERSE) { qt = nwg.x - 1u - wg.x; }
+// One 64-query tile `qt` of head h, batch b: the whole flash loop and the output.
+fn queryTile(qt: u32, b: u32, h: u32) {
   let qStart = qt * 64u;
   q0 = qStart;
   let kvh = h / (p.H / p.Hkv);
@@ -388,22 +428,16 @@ fn main(
     workgroupBarrier(); // publishes ps; `red` (buffer 1) is free for V chunk 1
 
     // P · V phase: V chunk kc in buffer kc % 2; after the last, the next tile's first Q/K chunk.
-    prefetchV(k0 + 16u);
-    pvChunk(0u, 0u);
-    putV(1u);
-    workgroupBarrier();
-    prefetchV(k0 + 32u);
-    pvChunk(1u, 1u);
-    putV(0u);
-    workgroupBarrier();
-    prefetchV(k0 + 48u);
-    pvChunk(0u, 2u);
-    putV(1u);
-    workgroupBarrier();
-    prefetchQK(k0 + 64u, 0u);
-    pvChunk(1u, 3u);
-    putQK(0u);
-    workgroupBarrier();
+    for (var kc = 0u; kc < 64u / VK; kc += 2u) {
+      prefetchV(k0 + (kc + 1u) * VK);
+      pvChunk(0u, kc);
+      putV(1u);
+      workgroupBarrier();
+      if (kc + 2u < 64u / VK) { prefetchV(k0 + (kc + 2u) * VK); } else { prefetchQK(k0 + 64u, 0u); }
+      pvChunk(1u, kc + 1u);
+      if (kc + 2u < 64u / VK) { putV(0u); } else { putQK(0u); }
+      workgroupBarrier();
+    }
   }
 
   // Row sums: add the 16 per-thread partials of each row (ps is free after the loop's last barrier).
@@ -424,4 +458,22 @@ fn main(
   store(ty * 4u + 33u, mb.y, rowSum(ty * 4u + 33u), o10, o11, b, h);
   store(ty * 4u + 34u, mb.z, rowSum(ty * 4u + 34u), o12, o13, b, h);
   store(ty * 4u + 35u, mb.w, rowSum(ty * 4u + 35u), o14, o15, b, h);
+}
+
+@compute @workgroup_size(128)
+fn main(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+  tid = lid;
+  tx = lid % 16u;
+  ty = lid / 16u;
+  if (PAIR) {
+    let last = (p.T + 63u) / 64u - 1u - wg.x;
+    queryTile(last, wg.z, wg.y);
+    if (wg.x < last) { queryTile(wg.x, wg.z, wg.y); }
+  } else {
+    queryTile(nwg.x - 1u - wg.x, wg.z, wg.y);
+  }
 }

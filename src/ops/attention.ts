@@ -13,6 +13,18 @@ import { attentionBackward } from "./attention_backward.ts";
 
 export type { AttentionOptions } from "./attention_common.ts";
 
+/**
+ * Tile choices of kernels/attention_forward.wgsl: 32-column head-dim chunks (CW 8) where the device
+ * has 48 KiB of workgroup memory, else 16 (CW 4, 32 KiB: lavapipe, many laptops); each workgroup runs
+ * a long and a short query tile (PAIR) so under a causal mask all do about the same work. H200
+ * (bench/workbench/attention_forward.ts), T 1024 H 32/8 D 128 causal: CW 4 0.63 ms, CW 8 0.58,
+ * CW 4 + PAIR 0.51, CW 8 + PAIR 0.47 (18.4 TFLOP/s); non-causal: CW 8 0.86, CW 8 + PAIR 0.85.
+ */
+function forwardTiles(q: Tensor, d: Dims) {
+  const CW = q.gpu.device.limits.maxComputeWorkgroupStorageSize >= 48 * 1024 ? 8 : 4;
+  return { overrides: { D: d.D, CW, PAIR: 1 }, groupsX: Math.ceil(Math.ceil(d.T / 64) / 2) };
+}
+
 function launchForward(
   q: Tensor,
   k: Tensor,
@@ -22,10 +34,11 @@ function launchForward(
   out: Binding,
   lse: Binding,
 ) {
+  const { overrides, groupsX } = forwardTiles(q, d);
   q.gpu.dispatch(
-    { file: "attention_forward", overrides: { D: d.D } },
+    { file: "attention_forward", overrides },
     [q.buffer, k.buffer, v.buffer, out, lse],
-    [Math.ceil(d.T / 64), d.H, d.B],
+    [groupsX, d.H, d.B],
     params(d, opts),
   );
 }
