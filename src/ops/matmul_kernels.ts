@@ -32,10 +32,11 @@ export interface MatmulTuning {
   /** Up to this many rows, f16 weights are read 8 at a time (16-byte loads) when K % 8 == 0. */
   gemvH8M: number;
   /**
-   * gemv_n4 (one row of A, 4 columns per lane group; also the fused decode projections): workgroup
-   * size and lanes per group. null: single-row products take gemv_t / gemv_t_h8 like the others.
+   * gemv_n4 (one row of A, 4 columns per lane group; also the fused decode projections): the largest
+   * workgroup size, lanes per group, and the workgroup count below which WG halves (down to LANES) so
+   * narrow outputs still spread over the GPU. null: single-row products take gemv_t / gemv_t_h8.
    */
-  n4: { WG: number; LANES: number } | null;
+  n4: { WG: number; LANES: number; minGroups: number } | null;
   /** Split K until about this many workgroups exist; each slice keeps ≥ splitMinK of K. */
   splitTarget: number;
   splitMinK: number;
@@ -57,7 +58,11 @@ const tuning: MatmulTuning = {
   gemvM: 16,
   gemvLanes: 32,
   gemvH8M: 2,
-  n4: { WG: 256, LANES: 32 },
+  // H200 (bench/workbench/decode.ts, call 1): 1×14336×4096 f16 WG128 0.0327 ms (86% of 4.2 TB/s),
+  // WG256 0.0333, WG64 0.0369; 1×4096×14336 WG64 0.0345 (81%) vs WG128 0.0462; 1×4096×4096 WG64 0.0093
+  // (86%) vs WG128 0.0108. LANES 32 beat 16, 8 and 64 (64 ties on 14336×4096). Old gemv_t_h8: 0.042,
+  // 0.044 (LANES 64), 0.012 ms.
+  n4: { WG: 128, LANES: 32, minGroups: 512 },
   splitTarget: 128,
   splitMinK: 256,
 };
@@ -262,7 +267,7 @@ export function gemvFits(x: Tensor, ws: Tensor[]): boolean {
   const dt = ws[0].dtype;
   if ((dt !== "f16" && dt !== "f32") || K % (dt === "f16" ? 8 : 4) !== 0) return false;
   const N = ws.reduce((a, w) => a + w.shape[0], 0);
-  const perGroup = 4 * (tuning.n4.WG / tuning.n4.LANES);
+  const perGroup = 4 * (n4Workgroup(N) / tuning.n4.LANES);
   const max = x.gpu.device.limits.maxComputeWorkgroupsPerDimension;
   if (Math.ceil(N / perGroup) > max || x.size / K > max) return false;
   return ws.every((w, i) =>
@@ -271,7 +276,15 @@ export function gemvFits(x: Tensor, ws: Tensor[]): boolean {
   );
 }
 
-function multiSpec(ws: Tensor[], biasType: DType, entry: string) {
+/** gemv_n4's workgroup size for N output columns: halved from WG while under minGroups workgroups. */
+function n4Workgroup(N: number): number {
+  const t = tuning.n4!;
+  let wg = t.WG;
+  while (wg > t.LANES && Math.ceil(N / (4 * wg / t.LANES)) < t.minGroups) wg /= 2;
+  return wg;
+}
+
+function multiSpec(ws: Tensor[], biasType: DType, entry: string, wg: number) {
   const t = tuning.n4!;
   const w16 = ws[0].dtype === "f16";
   return {
@@ -279,7 +292,7 @@ function multiSpec(ws: Tensor[], biasType: DType, entry: string) {
     entry,
     // TB is unused by these entries; f32 keeps the module free of f16 (the weights are read as u32).
     types: { TA: "f32" as DType, TB: "f32" as DType, TW: (w16 ? "u32" : "f32") as DType, TBIAS: biasType },
-    overrides: { W16: w16 ? 1 : 0, WG: t.WG, LANES: t.LANES },
+    overrides: { W16: w16 ? 1 : 0, WG: wg, LANES: t.LANES },
   };
 }
 
@@ -314,13 +327,13 @@ export function gemvMulti(
   if (biases && (biases.length !== ws.length || biases.some((b) => !b))) {
     throw new Error("gemvMulti: give every weight a bias or none");
   }
-  const t = tuning.n4!;
-  const perGroup = 4 * (t.WG / t.LANES);
+  const wg = n4Workgroup(N);
+  const perGroup = 4 * (wg / tuning.n4!.LANES);
   const w = (i: number) => ws[Math.min(i, ws.length - 1)].buffer;
   const b = (i: number) => biases ? biases[Math.min(i, ws.length - 1)]!.buffer : x.buffer;
   lastPath = "gemv_n4";
   gpu.dispatch(
-    multiSpec(ws, biases ? biases[0]!.dtype : "f32", "gemv_n4"),
+    multiSpec(ws, biases ? biases[0]!.dtype : "f32", "gemv_n4", wg),
     { 1: x.buffer, 3: out.buffer, 4: b(0), 5: w(0), 6: w(1), 7: w(2), 8: b(1), 9: b(2) },
     [Math.ceil(N / perGroup), 1, M],
     multiUniforms(N, K, ns[0], ns.length > 1 ? ns[1] : 0, o.alpha ?? 1, o.beta ?? 0, !!biases),
@@ -338,10 +351,10 @@ export function gemvSwiglu(
   const K = x.shape[x.shape.length - 1];
   const M = x.size / K;
   const F = gate.shape[0];
-  const t = tuning.n4!;
+  const wg = n4Workgroup(F);
   lastPath = "gemv_swiglu";
   x.gpu.dispatch(
-    multiSpec([gate, up], biases ? biases[0].dtype : "f32", "gemv_swiglu"),
+    multiSpec([gate, up], biases ? biases[0].dtype : "f32", "gemv_swiglu", wg),
     {
       1: x.buffer,
       3: out.buffer,
@@ -351,7 +364,7 @@ export function gemvSwiglu(
       7: up.buffer, // W2: in the layout (dot4's loader names it), never read here
       8: biases ? biases[1].buffer : x.buffer,
     },
-    [Math.ceil(F / (4 * (t.WG / t.LANES))), 1, M],
+    [Math.ceil(F / (4 * (wg / tuning.n4!.LANES))), 1, M],
     multiUniforms(F, K, F, 0, 1, 0, !!biases),
   );
 }
