@@ -5,6 +5,7 @@ import { fill } from "../../src/ops/elementwise.ts";
 import { backward, noGrad } from "../../src/autograd/mod.ts";
 import type { Gpu } from "../../src/gpu/mod.ts";
 import { attention, attentionForward, type AttentionOptions } from "../../src/ops/attention.ts";
+import { setAttentionBackwardTuning } from "../../src/ops/attention_backward.ts";
 import { attentionDecode, KvCache, kvCacheWrite } from "../../src/ops/attention_decode.ts";
 import {
   attentionBackwardRef,
@@ -152,6 +153,41 @@ Deno.test("attention backward: frozen inputs get no gradient; the output survive
   assertEquals(v.grad, null);
   assertClose(await k.grad!.read(), attentionBackwardRef(x.q, x.k, x.v, g, c).dk, tolFor("f32"), "dk");
   for (const t of [q, k, v, out, k.grad!]) t.dispose();
+});
+
+Deno.test("attention backward: each subset of dq/dk/dv, with grad_kv per query head and per kv head", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(5);
+  // T ≠ S, a window, GQA with 2 query heads per kv head, D not a multiple of 16.
+  const c: Case = { B: 1, T: 37, S: 70, H: 4, Hkv: 2, D: 24, opts: { window: 9 } };
+  const x = inputs(rng, c);
+  const g = randomData(rng, qSize(c));
+  const want = attentionBackwardRef(x.q, x.k, x.v, g, c, c.opts);
+  const subsets = [[true, false, false], [false, true, false], [false, false, true], [true, true, true]];
+  for (const hpw of [1, 2]) { // 1: one workgroup per query head + the sum pass; 2: all heads of a kv head
+    const old = setAttentionBackwardTuning({ hpw });
+    try {
+      for (const needs of subsets) {
+        await tidy(async () => {
+          const q = Tensor.from(gpu, x.q, [c.B, c.T, c.H, c.D]);
+          const k = Tensor.from(gpu, x.k, [c.B, c.S, c.Hkv, c.D]);
+          const v = Tensor.from(gpu, x.v, [c.B, c.S, c.Hkv, c.D]);
+          [q, k, v].forEach((t, i) => t.requiresGrad = needs[i]);
+          const out = attention(q, k, v, c.opts);
+          poisonPool(gpu, [qSize(c), kSize(c), kSize(c), c.B * c.H * c.T]);
+          backward(out, Tensor.from(gpu, g, out.shape));
+          const what = `hpw ${hpw}, needs ${needs}`;
+          for (const [t, w, name] of [[q, want.dq, "dq"], [k, want.dk, "dk"], [v, want.dv, "dv"]] as const) {
+            if (!t.requiresGrad) assertEquals(t.grad, null, `${name} not wanted (${what})`);
+            else assertClose(await t.grad!.read(), w, tolFor("f32"), `${name} (${what})`);
+            t.grad?.dispose();
+          }
+        });
+      }
+    } finally {
+      setAttentionBackwardTuning(old);
+    }
+  }
 });
 
 Deno.test("attention rejects shapes it cannot run", async () => {
