@@ -24,6 +24,12 @@
 //            14 inv4: array<vec4<f32>> [D/8]; 3 pos, 4 kc, 5 vc as `write`; 12 qout4 rw [B, H, D/4].
 //            Uniform RopeW (below, binding 0). Workgroup 256, one thread per 4 rotation pairs of one
 //            head: n = B·(H + 2·Hkv)·D/8 threads, grid grid1d(n) (index = x + y · nx · 256). D % 8 == 0.
+//   split128: the same contract as `partial` (same bindings, part/ml layout, combine) with a flat
+//            structure for short splits (≤ 128 keys, p.split): thread t scores key s0 + t against the GW
+//            heads (registers, fixed-trip loops), 16 threads per head reduce max and Σ exp2 through
+//            workgroup memory, then threads own (head, 4 dims) and sum p·v over the split's keys. No
+//            dynamically indexed private arrays (which NVIDIA places in local memory).
+//            Workgroup 128, grid [nsplit, H / GW, B]; workgroup memory 8.5 KiB.
 // Workgroups: write 256 (one vec4 each), grid grid1d(B·T·Hkv·D / 4) (index = x + y · nx · 256); partial 64, grid
 // [nsplit, H / GW, B]; combine 64, grid [H, B]. Overrides: D (≤ 128), GW (query heads per partial
 // workgroup, ≤ 8, divides H / Hkv: the heads sharing a kv head share each K/V block read).
@@ -264,4 +270,99 @@ fn rope_write(@builtin(global_invocation_id) gid: vec3<u32>) {
   let at = ((b * rw.Hkv + g) * rw.maxT + r) * 2u * rw.hv + d;
   vc[at] = vec4<ST>(x0);
   vc[at + rw.hv] = vec4<ST>(x1);
+}
+
+// ---- split128 ----
+
+var<workgroup> q8: array<vec4<f32>, 256>; // [GW][D / 4] pre-scaled query rows
+var<workgroup> p8: array<f32, 1024>; // [8][128] scores, then probabilities
+var<workgroup> r8: array<f32, 128>;
+
+// Tree over the 16 lanes of each head's slot range of r8 (all 128 invocations call it).
+fn reduce16(t: u32, isMax: bool) {
+  for (var w = 8u; w > 0u; w /= 2u) {
+    workgroupBarrier();
+    if (t % 16u < w) {
+      let a = r8[t];
+      let b = r8[t + w];
+      r8[t] = select(a + b, max(a, b), isMax);
+    }
+  }
+  workgroupBarrier();
+}
+
+@compute @workgroup_size(128)
+fn split128(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let b = wg.z;
+  let h0 = wg.y * GW;
+  let kvh = h0 / (p.H / p.Hkv);
+  let split = wg.x;
+  if (t == 0u) { seqLen = len[b]; }
+  let n = workgroupUniformLoad(&seqLen);
+  var s0 = split * p.split;
+  let s1 = min(s0 + p.split, n);
+  if (p.window != 0u && n > p.window) { s0 = max(s0, n - p.window); }
+  let cache = (b * p.Hkv + kvh) * p.maxT * (D / 4u); // in vec4s
+  let D4 = D / 4u;
+  for (var e = t; e < GW * D4; e += 128u) {
+    let at = (b * p.H + h0) * D + 4u * e;
+    q8[e] = vec4<f32>(q[at], q[at + 1u], q[at + 2u], q[at + 3u]) * p.scale2;
+  }
+  workgroupBarrier();
+
+  // Scores of key j = s0 + t for every head of the group.
+  let j = s0 + t;
+  var score = array<f32, 8>(NEG, NEG, NEG, NEG, NEG, NEG, NEG, NEG);
+  if (j < s1) {
+    var acc = array<f32, 8>();
+    for (var d4 = 0u; d4 < D4; d4++) {
+      let kv = vec4<f32>(kc[cache + j * D4 + d4]);
+      for (var g = 0u; g < 8u; g++) {
+        if (g < GW) { acc[g] += dot(q8[g * D4 + d4], kv); }
+      }
+    }
+    for (var g = 0u; g < 8u; g++) { score[g] = acc[g]; }
+  }
+  for (var g = 0u; g < 8u; g++) { p8[g * 128u + t] = score[g]; }
+  workgroupBarrier();
+
+  // Head hg = t / 16 takes entries lane, lane + 16, … of its row: max, then probabilities and their sum.
+  let hg = t / 16u;
+  let lane = t % 16u;
+  var mx = NEG;
+  for (var i = lane; i < 128u; i += 16u) { mx = max(mx, p8[hg * 128u + i]); }
+  r8[t] = mx;
+  reduce16(t, true);
+  let m = r8[hg * 16u];
+  workgroupBarrier(); // every head's max read before r8 is reused
+  var sum = 0.0;
+  for (var i = lane; i < 128u; i += 16u) {
+    let k = s0 + i;
+    let pv = select(0.0, exp2(p8[hg * 128u + i] - m), k < s1);
+    p8[hg * 128u + i] = pv;
+    sum += pv;
+  }
+  r8[t] = sum;
+  reduce16(t, false);
+  let l = r8[hg * 16u];
+
+  // o[g, 4·d4 .. 4·d4 + 3] = Σ_j p[g, j]·v_j for the (head, vec4) pairs of this invocation.
+  for (var e = t; e < GW * D4; e += 128u) {
+    let g = e / D4;
+    let d4 = e % D4;
+    var o = vec4<f32>(0.0);
+    for (var k = s0; k < s1; k++) {
+      o += p8[g * 128u + (k - s0)] * vec4<f32>(vc[cache + k * D4 + d4]);
+    }
+    let row = (b * p.H + h0 + g) * p.nsplit + split;
+    part[row * D + 4u * d4] = o.x;
+    part[row * D + 4u * d4 + 1u] = o.y;
+    part[row * D + 4u * d4 + 2u] = o.z;
+    part[row * D + 4u * d4 + 3u] = o.w;
+  }
+  if (lane == 0u && hg < GW) {
+    let row = (b * p.H + h0 + hg) * p.nsplit + split;
+    ml[row * 2u] = select(NEG, m, s0 < s1);
+    ml[row * 2u + 1u] = l;
+  }
 }

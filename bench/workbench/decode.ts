@@ -23,6 +23,7 @@ import {
   ropeKvWrite,
 } from "../../src/ops/mod.ts";
 import { randomModel, SHAPES } from "../../src/model/random.ts";
+import { decodeAttentionTuning } from "../../src/ops/attention_decode.ts";
 import type { DecodeState } from "../../src/model/llama.ts";
 import type { ModelConfig } from "../../src/io/config.ts";
 
@@ -178,14 +179,16 @@ async function decodeBench(name: string, config: ModelConfig, steps: number): Pr
     lengths: Tensor.from(gpu, [pos + 1], [1], "u32", p),
   };
   const tokens = Tensor.from(gpu, [7], [1, 1], "i32", p);
-  const modes: [string, boolean, Partial<MatmulTuning>][] = [
-    ["plain, old gemv (before)", false, { n4: null }],
-    ["plain, gemv_n4", false, {}],
-    ["fused (after)", true, {}],
+  type Attn = typeof decodeAttentionTuning.entry;
+  const modes: [string, boolean, Partial<MatmulTuning>, Attn][] = [
+    ["plain, old gemv, old attention (before)", false, { n4: null }, "partial"],
+    ["fused, old attention", true, {}, "partial"],
+    ["fused, split128 attention (after)", true, {}, "split128"],
   ];
   const logits: Float32Array[] = [];
-  for (const [mode, fused, t] of modes) {
+  for (const [mode, fused, t, attn] of modes) {
     setMatmulTuning({ ...defaults, ...t });
+    decodeAttentionTuning.entry = attn;
     const step = () => tidy(() => model.decodeStep(tokens, state, caches, { fused }).dispose());
     step();
     const ref = tidy(() => model.decodeStep(tokens, state, caches, { fused }));
@@ -255,6 +258,11 @@ async function opBreakdown(
       () => ropeKvWrite(qkv, c.numHeads, caches[0], state.positions, state.rows, model.invFreq).dispose(),
     ],
     ["attentionDecode (2)", () => attentionDecode(q, caches[0], state.lengths, win).dispose()],
+    ["attentionDecode old partial (2)", () => {
+      decodeAttentionTuning.entry = "partial";
+      attentionDecode(q, caches[0], state.lengths, win).dispose();
+      decodeAttentionTuning.entry = "split128";
+    }],
     ["o gemv + residual", () => matmulInto(x, o, l.o.weight, { transB: true, beta: 1 })],
     ["gate|up gemv + swiglu", () => gateUpSwiglu(h, l.gate.weight, l.up.weight).dispose()],
     ["down gemv + residual", () => matmulInto(x, a, l.down.weight, { transB: true, beta: 1 })],
