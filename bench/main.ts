@@ -194,6 +194,7 @@ if (what === "train") {
     console.log(values.json ? JSON.stringify(r) : trainTable(r));
   } catch (e) {
     if (tty) console.error("");
+    gpu.destroy(); // exiting with a live device has crashed lavapipe's teardown
     fail((e as Error).message);
   }
   gpu.destroy();

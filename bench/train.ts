@@ -202,6 +202,17 @@ export async function runTrainBench(gpu: Gpu, o: TrainBenchOptions): Promise<Tra
   if (!config) throw new Error(`--shape ${o.shape}: unknown (known: ${Object.keys(SHAPES).join(", ")})`);
   if (o.dtype === "f16" && !gpu.info.f16) throw new Error("--dtype f16: this GPU has no shader-f16");
   if (o.steps < 1 || o.warmup < 0) throw new Error("--steps must be ≥ 1 and --warmup ≥ 0");
+  if (o.targets !== "all") {
+    // Checked before a 7B model is built for nothing: the module names of the architecture.
+    const known = new Set(
+      [...expectedShapes(config).keys()].map((n) => /^model\.layers\.0\.\w+\.(\w+)\.weight$/.exec(n)?.[1])
+        .filter((m) => m !== undefined),
+    );
+    const bad = o.targets.filter((t) => !known.has(t));
+    if (bad.length) {
+      throw new Error(`--targets ${bad.join(",")}: not in ${o.shape} (its: ${[...known].join(",")})`);
+    }
+  }
   const checkpoint = o.checkpoint ?? o.seqLen >= 1024;
   const seed = o.seed ?? 0;
   // Start from an empty pool so peak and pool figures are this run's alone.

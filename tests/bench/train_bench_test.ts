@@ -71,7 +71,10 @@ Deno.test("train bench: tiny shape, figures finite and positive, loss falls, eve
   }
 
   await assertRejects(() => runTrainBench(gpu, { ...opts, shape: "gpt5" }), /unknown/);
-  await assertRejects(() => runTrainBench(gpu, { ...opts, targets: ["qq_proj"] }), /qq_proj/);
+  await assertRejects(
+    () => runTrainBench(gpu, { ...opts, targets: ["qq_proj"] }),
+    /--targets qq_proj: not in tiny/,
+  );
 });
 
 Deno.test("train bench: FLOP count of the mistral-7b step, by hand", () => {
