@@ -9,7 +9,7 @@ import { ruleQa } from "../src/data/qa_rules.ts";
 import { chatQa, openAiQa } from "../src/data/qa_openai.ts";
 import { denoFs } from "../platform/deno_fs.ts";
 import { UsageError } from "./args.ts";
-import { num, parse, progressBar, str } from "./data_flags.ts";
+import { type Flags, num, parse, progressBar, str } from "./data_flags.ts";
 import { localChat } from "./data_model.ts";
 
 async function readAbstracts(path: string): Promise<PubmedRecord[]> {
@@ -33,6 +33,30 @@ async function readAbstracts(path: string): Promise<PubmedRecord[]> {
     out.push(r as PubmedRecord);
   });
   return out;
+}
+
+/**
+ * Runs a model-backed generator under a progress bar, then lists the abstracts it failed on and
+ * prints the summary line; returns the pairs.
+ */
+async function withBar<T>(
+  f: Flags,
+  total: number,
+  run: (
+    onProgress: (done: number) => void,
+  ) => Promise<{ items: T[]; failed: { pmid: string; error: string }[] }>,
+): Promise<T[]> {
+  const bar = progressBar(!f["no-progress"], "qa");
+  bar?.start(total, 0, { extra: "" });
+  let r;
+  try {
+    r = await run((done) => bar?.update(done));
+  } finally {
+    bar?.stop();
+  }
+  for (const x of r.failed) console.error(`pmid ${x.pmid}: ${x.error}`);
+  console.error(`${total} abstracts → ${r.items.length} pairs; ${r.failed.length} failed (listed above)`);
+  return r.items;
 }
 
 /** `deno task data qa`: QA pairs from PubMed abstracts by rules, an OpenAI-compatible model or a local one. */
@@ -71,44 +95,30 @@ export async function qa(args: string[]) {
       adapter: f.adapter as string | undefined,
       maxNewTokens: num(f, "max-new-tokens", 512),
     });
-    const bar = progressBar(!f["no-progress"], "qa");
-    bar?.start(records.length, 0, { extra: "" });
     try {
-      const r = await chatQa(records, chat, {
-        source: `model:${dir}`,
-        concurrency: 1,
-        pairsPerAbstract: num(f, "pairs-per-abstract", 3),
-        onProgress: (done) => bar?.update(done),
-      });
-      items = r.items;
-      for (const x of r.failed) console.error(`pmid ${x.pmid}: ${x.error}`);
-      console.error(
-        `${records.length} abstracts → ${items.length} pairs; ${r.failed.length} failed (listed above)`,
-      );
+      items = await withBar(f, records.length, (onProgress) =>
+        chatQa(records, chat, {
+          source: `model:${dir}`,
+          concurrency: 1,
+          pairsPerAbstract: num(f, "pairs-per-abstract", 3),
+          onProgress,
+        }));
     } finally {
-      bar?.stop();
       dispose();
     }
   } else {
     const baseUrl = str(f, "base-url", Deno.env.get("OPENAI_BASE_URL") ?? "https://api.openai.com/v1");
     const model = str(f, "model", Deno.env.get("OPENAI_MODEL") ?? "");
     if (!model) throw new UsageError("--generator openai needs --model (or OPENAI_MODEL)");
-    const bar = progressBar(!f["no-progress"], "qa");
-    bar?.start(records.length, 0, { extra: "" });
-    const r = await openAiQa(records, {
-      baseUrl,
-      model,
-      apiKey: str(f, "api-key", Deno.env.get("OPENAI_API_KEY") ?? "") || undefined,
-      concurrency: num(f, "concurrency", 4),
-      pairsPerAbstract: num(f, "pairs-per-abstract", 3),
-      onProgress: (done) => bar?.update(done),
-    });
-    bar?.stop();
-    items = r.items;
-    for (const x of r.failed) console.error(`pmid ${x.pmid}: ${x.error}`);
-    console.error(
-      `${records.length} abstracts → ${items.length} pairs; ${r.failed.length} failed (listed above)`,
-    );
+    items = await withBar(f, records.length, (onProgress) =>
+      openAiQa(records, {
+        baseUrl,
+        model,
+        apiKey: str(f, "api-key", Deno.env.get("OPENAI_API_KEY") ?? "") || undefined,
+        concurrency: num(f, "concurrency", 4),
+        pairsPerAbstract: num(f, "pairs-per-abstract", 3),
+        onProgress,
+      }));
   }
   await denoFs.writeText(out, JSON.stringify(items, null, 2) + "\n");
 }

@@ -60,11 +60,9 @@ export function chatCompletions(deps: ChatDeps): (c: Context) => Promise<Respons
     const created = Math.floor(Date.now() / 1000);
     const usage = (p: number, n: number) => ({ prompt_tokens: p, completion_tokens: n, total_tokens: p + n });
     if (b.stream) {
+      const envelope = { id, object: "chat.completion.chunk", created, model };
       const chunk = (delta: Record<string, string>, finish: string | null) => ({
-        id,
-        object: "chat.completion.chunk",
-        created,
-        model,
+        ...envelope,
         choices: [{ index: 0, delta, finish_reason: finish }],
       });
       let first = true;
@@ -82,14 +80,7 @@ export function chatCompletions(deps: ChatDeps): (c: Context) => Promise<Respons
             metrics.tokens(e.completionTokens);
             out.push(chunk({}, e.finishReason));
             if (b.stream_options?.include_usage) {
-              out.push({
-                id,
-                object: "chat.completion.chunk",
-                created,
-                model,
-                choices: [],
-                usage: usage(e.promptTokens, e.completionTokens),
-              });
+              out.push({ ...envelope, choices: [], usage: usage(e.promptTokens, e.completionTokens) });
             }
           }
           return out;

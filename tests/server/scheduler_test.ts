@@ -30,10 +30,28 @@ function run(
   return { done, cancel };
 }
 
-Deno.test("scheduler: greedy equals HF alone and when requests join a running batch", async () => {
-  const model = await loadTestModel(gpu, "llama", "f32");
-  const s = new Scheduler(model, { slots: 4, chunkSize: 4 });
+type TestModel = Awaited<ReturnType<typeof loadTestModel>>;
+
+/** Loads a test model, runs `fn` on a scheduler over it, then drains and frees both. */
+async function withScheduler(
+  name: string,
+  dtype: "f32" | "f16",
+  opts: ConstructorParameters<typeof Scheduler>[1],
+  fn: (s: Scheduler, model: TestModel) => Promise<void>,
+): Promise<void> {
+  const model = await loadTestModel(gpu, name, dtype);
+  const s = new Scheduler(model, opts);
   try {
+    await fn(s, model);
+  } finally {
+    await s.idle();
+    s.dispose();
+    model.dispose();
+  }
+}
+
+Deno.test("scheduler: greedy equals HF alone and when requests join a running batch", async () => {
+  await withScheduler("llama", "f32", { slots: 4, chunkSize: 4 }, async (s) => {
     for (const g of cases) {
       const r = await run(s, { promptIds: g.prompt_ids, maxNewTokens: N, ignoreEos: true }).done;
       assert(r.type === "done");
@@ -53,19 +71,13 @@ Deno.test("scheduler: greedy equals HF alone and when requests join a running ba
       assertEquals(r.tokenIds, cases[i % cases.length].greedy_no_eos.slice(0, N - i), `request ${i}`);
     });
     assertEquals(s.stats().activeSlots, 0);
-  } finally {
-    await s.idle();
-    s.dispose();
-    model.dispose();
-  }
+  });
 });
 
 Deno.test("scheduler: cancel frees the slot, full queue refuses, timeout, stop strings", async () => {
-  const model = await loadTestModel(gpu, "llama", "f32");
   const tok = await HfTokenizer.load(denoFs, `${TESTDATA}/llama`);
-  const s = new Scheduler(model, { slots: 1, chunkSize: 2, maxQueue: 1, decoder: tok });
   const p = cases[0].prompt_ids;
-  try {
+  await withScheduler("llama", "f32", { slots: 1, chunkSize: 2, maxQueue: 1, decoder: tok }, async (s) => {
     const a = run(s, { promptIds: p, maxNewTokens: 200, ignoreEos: true });
     const b = run(s, { promptIds: p, maxNewTokens: 3, ignoreEos: true });
     const full0 = assertThrows(() => s.submit({ promptIds: p, maxNewTokens: 3 }, () => {}), /queue full/);
@@ -89,17 +101,11 @@ Deno.test("scheduler: cancel frees the slot, full queue refuses, timeout, stop s
     assertEquals(r.text, full.slice(0, full.indexOf(stop)));
     assertEquals(r.deltas.join(""), r.text);
     assertThrows(() => s.submit({ promptIds: p, maxNewTokens: 1000 }, () => {}), /context length/);
-  } finally {
-    await s.idle();
-    s.dispose();
-    model.dispose();
-  }
+  });
 });
 
 Deno.test("scheduler: repetition penalty (greedy) equals the engine's, with a second request joining", async () => {
-  const model = await loadTestModel(gpu, "llama", "f32");
-  const s = new Scheduler(model, { slots: 2, chunkSize: 3 });
-  try {
+  await withScheduler("llama", "f32", { slots: 2, chunkSize: 3 }, async (s, model) => {
     const sampling = { repetitionPenalty: 1.5 };
     const want: number[][] = [];
     for (const g of cases.slice(0, 2)) {
@@ -122,11 +128,7 @@ Deno.test("scheduler: repetition penalty (greedy) equals the engine's, with a se
       assert(r.type === "done");
       assertEquals(r.tokenIds, want[i], `request ${i}`);
     });
-  } finally {
-    await s.idle();
-    s.dispose();
-    model.dispose();
-  }
+  });
 });
 
 // Needs shader-f16 (reported as ignored without it); the f32 tests above cover the rest.
@@ -135,9 +137,7 @@ Deno.test({
   ignore: !gpu.info.f16,
 }, async () => {
   for (const name of ["llama", "mistral", "qwen2"]) {
-    const model = await loadTestModel(gpu, name, "f16");
-    const s = new Scheduler(model, { slots: 3, chunkSize: 4 });
-    try {
+    await withScheduler(name, "f16", { slots: 3, chunkSize: 4 }, async (s, model) => {
       const gens = golden[name].generations as GenCase[];
       const want: number[][] = [];
       for (const g of gens) {
@@ -152,10 +152,6 @@ Deno.test({
         gens.map((g) => run(s, { promptIds: g.prompt_ids, maxNewTokens: 24, ignoreEos: true }).done),
       );
       got.forEach((r, i) => assertEquals(r.type === "done" && r.tokenIds, want[i], `${name} request ${i}`));
-    } finally {
-      await s.idle();
-      s.dispose();
-      model.dispose();
-    }
+    });
   }
 });
