@@ -20,6 +20,7 @@ import {
   addRmsNorm,
   attention,
   attentionDecode,
+  canFuseGateUp,
   canFuseLinears,
   embedding,
   fusedLinear,
@@ -269,8 +270,10 @@ export class LlamaModel {
     this.#residual(s, l.o, o.reshape([B, c.numHeads * c.headDim]));
     const m = this.#norm(s, l.postNorm);
     let a: Tensor;
-    const gu = [l.gate.weight, l.up.weight];
-    if (one && !l.gate.lora && !l.up.lora && !!l.gate.bias === !!l.up.bias && canFuseLinears(m, gu)) {
+    if (
+      one && !l.gate.lora && !l.up.lora && !!l.gate.bias === !!l.up.bias &&
+      canFuseGateUp(m, l.gate.weight, l.up.weight)
+    ) {
       a = gateUpSwiglu(m, l.gate.weight, l.up.weight, l.gate.bias ? [l.gate.bias, l.up.bias!] : null);
     } else a = swiglu(l.gate.forward(m), l.up.forward(m));
     this.#residual(s, l.down, a);

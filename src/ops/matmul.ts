@@ -20,6 +20,11 @@ export function canFuseLinears(x: Tensor, weights: Tensor[]): boolean {
   return gemvFits(x, weights);
 }
 
+/** Whether gateUpSwiglu accepts x with gate and up (one shape and dtype; F need not be a multiple of 4). */
+export function canFuseGateUp(x: Tensor, gate: Tensor, up: Tensor): boolean {
+  return gemvFits(x, [gate]) && gate.dtype === up.dtype && gate.shape.join() === up.shape.join();
+}
+
 /**
  * Several nn.Linear products of one input side by side, one launch (decode's q/k/v): x [..., K] f32,
  * weights [Ni, K] (1 to 3, f16 or f32), biases one per weight or null → [..., ΣNi] f32, columns in
@@ -54,7 +59,7 @@ export function gateUpSwiglu(
   up: Tensor,
   biases: [Tensor, Tensor] | null = null,
 ): Tensor {
-  if (!gemvFits(x, [gate, up]) || gate.shape.join() !== up.shape.join()) {
+  if (!canFuseGateUp(x, gate, up)) {
     throw new Error(
       `gateUpSwiglu: x [${x.shape}] ${x.dtype}, gate [${gate.shape}] ${gate.dtype}, up [${up.shape}] ${up.dtype} do not fit`,
     );

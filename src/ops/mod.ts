@@ -1,5 +1,6 @@
 export { add, axpy, cast, fill, invCount, mul, mulScalar, reshape, scale } from "./elementwise.ts";
 export {
+  canFuseGateUp,
   canFuseLinears,
   fusedLinear,
   gateUpSwiglu,

@@ -1,0 +1,132 @@
+/**
+ * Decode's fused launches against their references (fusedLinear, gateUpSwiglu, addRmsNorm) and the
+ * fused decodeStep against the plain one on a random tiny model: same logits, ≤ 9 launches per layer.
+ */
+import { assertClose, poisoned, randomData, storageTypes, testGpu, tolFor } from "../util.ts";
+import { assert, assertThrows } from "../assert.ts";
+import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
+import { addRmsNorm, canFuseLinears, fusedLinear, gateUpSwiglu } from "../../src/ops/mod.ts";
+import { addRmsNormRef, fusedLinearRef, gateUpSwigluRef } from "../../src/reference/decode.ts";
+import { randomModel, SHAPES } from "../../src/model/random.ts";
+import type { DecodeState } from "../../src/model/llama.ts";
+
+Deno.test("fusedLinear: 1 to 3 weights side by side, biases, ragged last matrix, f32/f16 weights", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(41);
+  // [K, widths]: K short of one unrolled trip and past it; last width not a multiple of 4.
+  const cases: [number, number[]][] = [[24, [37]], [1032, [8, 4, 5]], [264, [12, 33]], [16, [4, 4, 4]]];
+  for (const wt of storageTypes(gpu)) {
+    for (const [K, widths] of cases) {
+      for (const withBias of [false, true]) {
+        await tidy(async () => {
+          const x = randomData(rng, K, "f32");
+          const ws = widths.map((n) => randomData(rng, n * K, wt));
+          const bs = withBias ? widths.map((n) => randomData(rng, n, "f32")) : null;
+          const xt = Tensor.from(gpu, x, [1, K]);
+          const wts = ws.map((w, i) => Tensor.from(gpu, w, [widths[i], K], wt));
+          assert(canFuseLinears(xt, wts), `fits: K ${K} widths ${widths}`);
+          poisoned(gpu, [1, widths.reduce((a, b) => a + b)]).dispose();
+          const y = fusedLinear(xt, wts, bs ? bs.map((b, i) => Tensor.from(gpu, b, [widths[i]])) : null);
+          const what = `fusedLinear ${wt} K ${K} widths ${widths} bias ${withBias}`;
+          assertClose(await y.read(), fusedLinearRef(x, ws, bs, 1, K), tolFor(wt), what);
+        });
+      }
+    }
+  }
+});
+
+Deno.test("fusedLinear: several rows (grid z), and shapes it refuses", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(42);
+  await tidy(async () => {
+    const [M, K] = [3, 40];
+    const x = randomData(rng, M * K), w0 = randomData(rng, 8 * K), w1 = randomData(rng, 3 * K);
+    const wt = [Tensor.from(gpu, w0, [8, K]), Tensor.from(gpu, w1, [3, K])];
+    const y = fusedLinear(Tensor.from(gpu, x, [M, K]), wt);
+    assertClose(await y.read(), fusedLinearRef(x, [w0, w1], null, M, K), 1e-5, "fusedLinear 3 rows");
+    // A first matrix of 6 rows would put one lane group's 4 columns into two matrices.
+    const odd = [Tensor.from(gpu, randomData(rng, 6 * K), [6, K]), wt[1]];
+    assert(!canFuseLinears(Tensor.from(gpu, x, [M, K]), odd), "6-row first matrix must not fit");
+    assertThrows(() => fusedLinear(Tensor.from(gpu, x, [M, K]), odd), /do not fit/);
+  });
+});
+
+Deno.test("gateUpSwiglu equals silu(x·Gᵀ + bg) ⊙ (x·Uᵀ + bu) (f32/f16 weights, ragged F, biases)", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(43);
+  for (const wt of storageTypes(gpu)) {
+    for (const [M, K, F] of [[1, 24, 37], [1, 1032, 65], [2, 64, 8]]) {
+      for (const withBias of [false, true]) {
+        await tidy(async () => {
+          const x = randomData(rng, M * K, "f32", -2, 2);
+          const g = randomData(rng, F * K, wt), u = randomData(rng, F * K, wt);
+          const bs: [Float32Array, Float32Array] | null = withBias
+            ? [randomData(rng, F, "f32"), randomData(rng, F, "f32")]
+            : null;
+          poisoned(gpu, [M, F]).dispose();
+          const y = gateUpSwiglu(
+            Tensor.from(gpu, x, [M, K]),
+            Tensor.from(gpu, g, [F, K], wt),
+            Tensor.from(gpu, u, [F, K], wt),
+            bs ? [Tensor.from(gpu, bs[0], [F]), Tensor.from(gpu, bs[1], [F])] : null,
+          );
+          const what = `gateUpSwiglu ${wt} ${M}x${K}→${F} bias ${withBias}`;
+          assertClose(await y.read(), gateUpSwigluRef(x, g, u, bs, M, K), tolFor(wt), what);
+        });
+      }
+    }
+  }
+});
+
+Deno.test("addRmsNorm writes x + d and its RMSNorm (vec4 and scalar rows, f32/f16 weights)", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(44);
+  for (const wt of storageTypes(gpu)) {
+    for (const [rows, cols] of [[1, 7], [3, 1000], [2, 33], [1, 20000]]) {
+      await tidy(async () => {
+        const x = randomData(rng, rows * cols, "f32", -2, 2), d = randomData(rng, rows * cols, "f32", -2, 2);
+        const w = randomData(rng, cols, wt, 0.5, 1.5);
+        poisoned(gpu, [rows, cols]).dispose();
+        const r = addRmsNorm(
+          Tensor.from(gpu, x, [rows, cols]),
+          Tensor.from(gpu, d, [rows, cols]),
+          Tensor.from(gpu, w, [cols], wt),
+          1e-5,
+        );
+        const want = addRmsNormRef(x, d, w, rows, cols, 1e-5);
+        const what = `addRmsNorm ${wt} ${rows}x${cols}`;
+        assertClose(await r.sum.read(), want.sum, 1e-6, `${what} sum`);
+        assertClose(await r.y.read(), want.y, 1e-4, `${what} y`);
+      });
+    }
+  }
+});
+
+Deno.test("decodeStep: fused path gives the plain path's logits in ≤ 9 launches per layer (tiny model, 3 steps)", async () => {
+  const gpu = await testGpu();
+  for (const wt of storageTypes(gpu)) {
+    const model = randomModel(gpu, SHAPES.tiny, 5, wt);
+    const c = model.config;
+    const [fused, plain] = [model.createCaches(1, 16), model.createCaches(1, 16)];
+    const p = { persistent: true };
+    for (let pos = 0; pos < 3; pos++) {
+      await tidy(async () => {
+        const state: DecodeState = {
+          positions: Tensor.from(gpu, [pos], [1, 1], "i32", p),
+          rows: Tensor.from(gpu, [pos], [1], "u32", p),
+          lengths: Tensor.from(gpu, [pos + 1], [1], "u32", p),
+        };
+        const tokens = Tensor.from(gpu, [(pos * 37 + 11) % c.vocabSize], [1, 1], "i32");
+        const d0 = gpu.dispatchCount;
+        const a = model.decodeStep(tokens, state, fused);
+        const perLayer = (gpu.dispatchCount - d0 - 3) / c.numLayers; // embedding, final norm, LM head
+        assert(perLayer <= 9, `fused decode: ${perLayer} launches per layer`);
+        const b = model.decodeStep(tokens, state, plain, { fused: false });
+        assertClose(await a.read(), await b.read(), tolFor(wt), `decodeStep ${wt} position ${pos}`);
+        for (const t of Object.values(state)) t.dispose();
+      });
+    }
+    for (const cache of [...fused, ...plain]) cache.dispose();
+    model.dispose();
+  }
+});
