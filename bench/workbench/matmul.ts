@@ -170,8 +170,13 @@ const gemv: Shape[] = [
 ];
 const gemvCheck = (s: Shape): Shape => ({ ...s, N: 1031, K: 1032 });
 // Run 2 also timed LANES 8/128 (worse) and the skinny tiled kernel instead of GEMV (3.4 ms: 30x slower).
-for (const lanes of [32, 16, 64]) bench(`gemv h8 LANES ${lanes}`, { gemvLanes: lanes }, gemv, gemvCheck);
-bench("gemv vec4<f16> LANES 32", { gemvH8M: 0 }, gemv, gemvCheck);
+// n4: null keeps one-row products on gemv_t_h8 / gemv_t (the one-row default is gemv_n4 now, tuned in
+// bench/workbench/decode.ts).
+for (const lanes of [32, 16, 64]) {
+  bench(`gemv h8 LANES ${lanes}`, { gemvLanes: lanes, n4: null }, gemv, gemvCheck);
+}
+bench("gemv vec4<f16> LANES 32", { gemvH8M: 0, n4: null }, gemv, gemvCheck);
+bench("gemv_n4 (default for one row)", {}, gemv.slice(0, 1), gemvCheck);
 
 const lora: Shape[] = [
   { label: "lora x·Aᵀ", M: T, N: 64, K: n, transB: true },
