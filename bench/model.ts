@@ -20,7 +20,7 @@ import type { LlamaModel } from "../src/model/llama.ts";
 import { randomModel, SHAPES } from "../src/model/random.ts";
 import { openModel } from "../src/engine/open.ts";
 import { LocalEngine } from "../src/engine/engine.ts";
-import { denoFs } from "../cli/deno_fs.ts";
+import { denoFs } from "../platform/deno_fs.ts";
 
 /** Options of runModelBench (flags of `deno task bench`). */
 export interface ModelBenchOptions {

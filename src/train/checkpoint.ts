@@ -11,7 +11,7 @@ import { type FileSystem, memoryFs } from "../io/fs.ts";
 
 /**
  * What checkpoints need beyond src/io's FileSystem: listing, recursive removal, and `rename` that
- * also moves directories (Deno.rename does). Deno: cli/deno_fs.ts's denoFs implements it.
+ * also moves directories (Deno.rename does). Deno: platform/deno_fs.ts's denoFs implements it.
  */
 export interface CheckpointFs extends FileSystem {
   /** Names of the entries directly inside `dir`; [] when it does not exist. */

@@ -40,7 +40,7 @@ export interface RunParts {
  * Builds the parts of a run; `host.info` gets the resume and seed-model messages.
  *
  * @example
- * const parts = await setupRun(gpu, cfg, { fs: denoFs }); // cli/deno_fs.ts
+ * const parts = await setupRun(gpu, cfg, { fs: denoFs }); // platform/deno_fs.ts
  */
 export async function setupRun(
   gpu: Gpu,

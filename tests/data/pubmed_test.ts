@@ -247,7 +247,7 @@ Deno.test("PubMed CLI: killed mid-run, the rerun skips done batches and appends 
     assertEquals(partial.length, 10);
     await Deno.writeTextFile(out, '{"pmid":"400000', { append: true }); // a write torn by the kill
     const before = srv.hits.length;
-    const { denoFs } = await import("../../cli/deno_fs.ts");
+    const { denoFs } = await import("../../platform/deno_fs.ts");
     const r = await fetchPubmed({
       query: "q",
       max: 20,

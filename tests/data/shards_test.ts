@@ -10,7 +10,7 @@ import {
 } from "../../src/data/shards.ts";
 import { prepareSft, type PrepareSftOptions, type Row, tokenizerFingerprint } from "../../src/data/sft.ts";
 import { parseConfig, sftDataOptions } from "../../src/train/config.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { getTemplate } from "../../src/data/templates.ts";
 import { type FileSystem, memoryFs } from "../../src/io/fs.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { testGpu } from "../util.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { loadAdapter } from "../../src/model/adapter.ts";
 import { LocalEngine } from "../../src/engine/engine.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";

@@ -9,7 +9,7 @@ import { LocalEngine } from "../../src/engine/engine.ts";
 import { type GenCase, golden, TESTDATA } from "../model/golden.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { randomModel, SHAPES } from "../../src/model/random.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 
 Deno.test("no shader-f16: default f32 weights, greedy equals HF, sampling and random models work", async () => {
   const gpu = await createGpu({ disableF16: true });

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "../assert.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { memoryFs } from "../../src/io/fs.ts";
 import { loadGenerationConfig, loadModelConfig } from "../../src/io/config.ts";
 

@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "../assert.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { openSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
 import { joinPath } from "../../src/io/fs.ts";
 

@@ -4,7 +4,7 @@
  * tests/io/fixtures/hf/).
  */
 import { assert, assertEquals } from "../assert.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";
 import { openSafetensors } from "../../src/io/safetensors.ts";
 import { loadPeftAdapter } from "../../src/io/peft.ts";

@@ -5,7 +5,7 @@ import { backward } from "../../src/autograd/mod.ts";
 import { lmHeadCrossEntropy, reshape, rmsNorm } from "../../src/ops/mod.ts";
 import { openModel } from "../../src/engine/open.ts";
 import { attachLora } from "../../src/train/lora_setup.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { TESTDATA } from "./golden.ts";
 
 Deno.test("LlamaModel.forward with checkpoint: same loss and LoRA gradients, layers rebuilt in backward", async () => {

@@ -1,5 +1,5 @@
 /** Shared helpers of the golden tests: the HF outputs made by tools/make_golden.py and model loading. */
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import type { DType, Gpu } from "../../src/gpu/mod.ts";
 import { loadModel } from "../../src/model/load.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";

@@ -11,7 +11,7 @@ import { noGrad } from "../../src/autograd/mod.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
 import { golden, loadTestModel, type LogitsCase, TESTDATA } from "./golden.ts";
 import { loadAdapter, mergeAdapters, removeAdapters } from "../../src/model/adapter.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 
 const gpu = await testGpu();
 

@@ -4,7 +4,7 @@
  * mixed English / Chinese / emoji / whitespace text; and the chat template against transformers'.
  */
 import { assertEquals } from "../assert.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";
 import { golden, TESTDATA } from "./golden.ts";
 

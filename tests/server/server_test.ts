@@ -144,7 +144,18 @@ async function withProcess(
 
 Deno.test("deno task serve: starts on --port 0; without a model it says what to do", async () => {
   await withProcess(
-    ["run", "-A", "cli/serve.ts", "--model", `${TESTDATA}/llama`, "--port", "0", "--slots", "2", "--quiet"],
+    [
+      "run",
+      "-A",
+      "server/serve.ts",
+      "--model",
+      `${TESTDATA}/llama`,
+      "--port",
+      "0",
+      "--slots",
+      "2",
+      "--quiet",
+    ],
     {},
     async (base) => {
       const h = await (await fetch(`${base}/health`)).json();
@@ -152,7 +163,7 @@ Deno.test("deno task serve: starts on --port 0; without a model it says what to 
     },
   );
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli/serve.ts`],
+    args: ["run", "-A", `${ROOT}server/serve.ts`],
     env: { XDG_RUNTIME_DIR: "/tmp", WEBTUNE_MODEL: "" },
     cwd: "/tmp",
     stdout: "piped",

@@ -12,7 +12,7 @@ import {
   startingCheckpoint,
   type TrainerState,
 } from "../../src/train/checkpoint.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 
 const state = (step: number, best: string | null = null, bestMetric: number | null = null): TrainerState => ({
   global_step: step,

@@ -15,7 +15,7 @@ import { relL2, testGpu } from "../util.ts";
 import { Trainer } from "../../src/train/trainer.ts";
 import { readParams, saveTrainable } from "../../src/train/lora_setup.ts";
 import { ShardLoader } from "../../src/data/shards.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { noGrad } from "../../src/autograd/mod.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
 import { toyConfig, toyFs } from "./trainer_fixture.ts";

@@ -16,7 +16,7 @@ import { createApp } from "../../server/app.ts";
 import { createGpu } from "../../src/gpu/mod.ts";
 import { openModel } from "../../src/engine/open.ts";
 import { ModelServer, servedModel } from "../../src/engine/serving.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { diagnosisPrompt } from "../../web/session.ts";
 import { CHROMIUM, chromiumArgs } from "./chromium.ts";
 

@@ -17,7 +17,7 @@ import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { backward } from "../../src/autograd/mod.ts";
 import { initLora, lmHeadCrossEntropy, reshape, rmsNorm } from "../../src/ops/mod.ts";
 import { AdamW } from "../../src/train/optimizer.ts";
-import { denoFs } from "../../cli/deno_fs.ts";
+import { denoFs } from "../../platform/deno_fs.ts";
 import { withSubgroupsDirective } from "../../web/session.ts";
 import { CHROMIUM, chromiumArgs } from "./chromium.ts";
 

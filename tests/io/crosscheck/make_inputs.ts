@@ -5,7 +5,7 @@
  *   ours/sharded/            the same tensors as shards + model.safetensors.index.json
  *   ours/adapter/            a PEFT adapter for the tiny Llama of hf_crosscheck.py (q_proj, v_proj; r 4, alpha 8)
  */
-import { denoFs } from "../../../cli/deno_fs.ts";
+import { denoFs } from "../../../platform/deno_fs.ts";
 import { writeSafetensors } from "../../../src/io/safetensors.ts";
 import { savePeftAdapter } from "../../../src/io/peft.ts";
 import { bf16ToF32, f32ToBf16 } from "../../../src/io/dtypes.ts";

@@ -3,10 +3,10 @@
  * (server/app.ts) with the engine in a Worker. All flags: server/config.ts. Prints
  * `listening on http://HOST:PORT` once the model is loaded; SIGINT/SIGTERM drain and stop.
  */
-import { createApp } from "../server/app.ts";
-import { loadConfig, USAGE } from "../server/config.ts";
-import { startWorkerBackend } from "../server/worker_client.ts";
-import { demoRoutesFor } from "../server/demo_routes.ts";
+import { createApp } from "./app.ts";
+import { loadConfig, USAGE } from "./config.ts";
+import { startWorkerBackend } from "./worker_client.ts";
+import { demoRoutesFor } from "./demo_routes.ts";
 
 if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
   console.log(USAGE);
