@@ -418,15 +418,18 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
   let tile = select(wg.x, wg.y, HEAVY_FIRST);
   let slot = select(wg.y, wg.x, HEAVY_FIRST);
   let slots = select(nwg.y, nwg.x, HEAVY_FIRST);
-  kt0 = tile * 64u;
+  // The loop bounds below come from this local, not from the private kt0: Tint's uniformity analysis
+  // treats every read of a private variable as non-uniform, and phaseB's barriers need uniform loops.
+  let k0 = tile * 64u;
+  kt0 = k0;
   let G = p.H / p.Hkv;
   let off = i32(p.S) - i32(p.T);
   // Queries that can see any key of this tile (workgroup-uniform).
   var qFirst = 0u;
-  if (p.causal != 0u) { qFirst = (u32(clamp(i32(kt0) - off, 0, i32(p.T))) / 64u) * 64u; }
+  if (p.causal != 0u) { qFirst = (u32(clamp(i32(k0) - off, 0, i32(p.T))) / 64u) * 64u; }
   var qEnd = p.T;
   if (p.window != 0u) {
-    qEnd = u32(clamp(i32(min(kt0 + 63u, p.S - 1u)) + i32(p.window) - off, 0, i32(p.T)));
+    qEnd = u32(clamp(i32(min(k0 + 63u, p.S - 1u)) + i32(p.window) - off, 0, i32(p.T)));
   }
   a0 = vec4(0.0); a1 = vec4(0.0); a2 = vec4(0.0); a3 = vec4(0.0);
   a4 = vec4(0.0); a5 = vec4(0.0); a6 = vec4(0.0); a7 = vec4(0.0);
@@ -483,10 +486,11 @@ fn grad_q(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: 
   kvh = hq / (p.H / p.Hkv);
   // Last query tiles first: under a causal mask they see the most keys, so the long workgroups start
   // early and the short ones fill the tail.
-  qt0 = select(nwg.x - 1u - wg.x, nwg.y - 1u - wg.y, HEAVY_FIRST) * 64u;
-  // Same key range as the forward pass.
-  let posLo = i32(qt0) + i32(p.S) - i32(p.T);
-  let posHi = i32(min(qt0 + 63u, p.T - 1u)) + i32(p.S) - i32(p.T);
+  let q0 = select(nwg.x - 1u - wg.x, nwg.y - 1u - wg.y, HEAVY_FIRST) * 64u;
+  qt0 = q0;
+  // Same key range as the forward pass (from the local q0: loop bounds must be uniform for Tint).
+  let posLo = i32(q0) + i32(p.S) - i32(p.T);
+  let posHi = i32(min(q0 + 63u, p.T - 1u)) + i32(p.S) - i32(p.T);
   var kEnd = p.S;
   if (p.causal != 0u) { kEnd = u32(clamp(posHi + 1, 0, i32(p.S))); }
   var kFirst = 0u;
