@@ -2,18 +2,26 @@
 // sequence. The cache is [B, Hkv, maxT, D] so a run of keys of one head is one contiguous block.
 //
 //   write:   cache[b, g, pos[b] + t, :] = ST(k[b, t, g, :]) (same for v); rows ≥ maxT are dropped
-//   partial: for key split s of sequence b and heads h0 .. h0+GW−1 (one kv head): the unnormalised
-//            o = Σ_j exp2(s_j − m)·v_j, m = max_j s_j and l = Σ_j exp2(s_j − m) over the split's keys
-//   combine: out[b, h] = Σ_s exp2(m_s − M)·o_s / Σ_s exp2(m_s − M)·l_s,  M = max_s m_s
-// Keys visible to sequence b: j < len[b] and (window == 0 or len[b] − 1 − j < window). Splits with no
-// visible key write m = −1e30, l = 0, o = 0 and drop out of the combine, so the host needs no lengths.
+//   flash:   for key split s of sequence b and heads h0 .. h0+GW−1 (one kv head, K/V read once for
+//            the GW heads): the unnormalised o = Σ_j exp2(s_j − m)·v_j, m = max_j s_j and
+//            l = Σ_j exp2(s_j − m) over the split's keys (s_j = q·k_j·scale·log2 e)
+//   merge:   out[b, h] = Σ_s exp2(m_s − M)·o_s / Σ_s exp2(m_s − M)·l_s,  M = max_s m_s
+// Keys visible to sequence b: j < len[b] and (window == 0 or len[b] − 1 − j < window). The splits
+// adapt to the real length on the GPU (span() below): the visible keys are cut into nact ≤ nsplit
+// runs of per = max(p.split, ceil(visible / nsplit)) keys; workgroups of splits ≥ nact exit at once
+// and merge reads only the nact written partials. nsplit == 1: flash writes out = o / l itself (no
+// merge launch).
 //
 // Bindings (group 0): 0 uniform Params (below; each entry reads the fields it needs)
 //   write:   1 k: array<f32> read [B, T, Hkv, D]   2 v: same   3 pos: array<u32> read [B]
 //            4 kc: array<vec4<ST>> read_write [B, Hkv, maxT, D / 4]   5 vc: same
-//   partial: 7 q: array<f32> read [B, H, D]   4 kc, 5 vc   6 len: array<u32> read [B]
-//            8 part: array<f32> read_write [B, H, nsplit, D]   9 ml: array<f32> read_write [B, H, nsplit, 2]
-//   combine: 8 part, 9 ml   10 out: array<f32> read_write [B, H, D]
+//   flash:   7 q4: array<vec4<f32>> read [B, H, D / 4]   4 kc, 5 vc   6 len: array<u32> read [B]
+//            8 part4: array<vec4<f32>> rw [B, H, nsplit, D / 4]   9 ml: array<f32> rw [B, H, nsplit, 2]
+//            10 out4: array<vec4<f32>> rw [B, H, D / 4] (written only when nsplit == 1)
+//   merge:   6 len, 8 part4, 9 ml, 10 out4
+//   split128 (the previous kernel, kept for the workbench): 7 q: array<f32>, 4 kc, 5 vc, 6 len,
+//            8 part: array<f32>, 9 ml; every split writes (empty ones m = −1e30, l = 0); combine
+//            (8 part, 9 ml, 10 out: array<f32>) reads all nsplit.
 //   rope_write (decode: RoPE of q and k and the cache write of k and v in one launch), for the new token
 //            of each sequence b: qout[b, h] = rope(q[b, h], rpos[b]); cache[b, g, pos[b]] = rope(k[b, g]),
 //            v[b, g] — rope exactly as kernels/rope.wgsl (rotate_half, angle f32(position)·invFreq, the
@@ -24,18 +32,17 @@
 //            14 inv4: array<vec4<f32>> [D/8]; 3 pos, 4 kc, 5 vc as `write`; 12 qout4 rw [B, H, D/4].
 //            Uniform RopeW (below, binding 0). Workgroup 256, one thread per 4 rotation pairs of one
 //            head: n = B·(H + 2·Hkv)·D/8 threads, grid grid1d(n) (index = x + y · nx · 256). D % 8 == 0.
-//   split128: the same contract as `partial` (same bindings, part/ml layout, combine) with a flat
-//            structure for short splits (≤ 128 keys, p.split): thread t scores key s0 + t against the GW
-//            heads (registers, fixed-trip loops), 16 threads per head reduce max and Σ exp2 through
-//            workgroup memory, then threads own (head, 4 dims) and sum p·v over the split's keys. No
-//            dynamically indexed private arrays (which NVIDIA places in local memory).
-//            Workgroup 128, grid [nsplit, H / GW, B]; workgroup memory 8.5 KiB.
-// Workgroups: write 256 (one vec4 each), grid grid1d(B·T·Hkv·D / 4) (index = x + y · nx · 256); partial 64, grid
-// [nsplit, H / GW, B]; combine 64, grid [H, B]. Overrides: D (≤ 128), GW (query heads per partial
-// workgroup, ≤ 8, divides H / Hkv: the heads sharing a kv head share each K/V block read).
-// partial stages 32 keys at a time in workgroup memory as f32 with row stride D + 1 (conflict-free
-// per-key dot products): 16.5 KiB + q 4 KiB + scores 1 KiB. Cache reads are vec4 (8 or 16 bytes) and
-// run one phase ahead in registers. Assumes D % 4 == 0.
+// Workgroups and grids: write 256, grid grid1d(B·T·Hkv·D / 4) (index = x + y · nx · 256).
+//   flash 128, grid [nsplit, H / GW, B]. A block of KB = 512 / (D / 4) keys is loaded per trip, 4 vec4
+//   of K and 4 of V per thread, one contiguous coalesced run each, issued one block ahead; K is staged
+//   as f32 with row stride D/4 + 1 vec4 (conflict-free per-key dot products), V with stride D/4. Scores
+//   run one (head, key) per thread; P·V one (head, vec4 of dims) per thread (≤ 2 per thread), each
+//   keeping its own running max and sum, so the softmax needs no extra barrier. Workgroup memory
+//   ≤ 12.4 + 8 + 4 + 8 KiB (D = 8 worst case; 17 KiB at D = 128).
+//   merge 128, grid [H, B]: threads are (split lane, vec4 of dims), 128 / (D / 4) split lanes; split
+//   weights in workgroup memory (nsplit ≤ 1024).
+//   split128 128, grid [nsplit, H / GW, B]; combine 64, grid [H, B].
+// Overrides: D (≤ 128, % 4 == 0), GW (query heads per workgroup, ≤ 8, divides H / Hkv).
 
 struct Params {
   B: u32,
@@ -45,8 +52,8 @@ struct Params {
   maxT: u32,
   window: u32,
   scale2: f32, // scale · log2(e)
-  split: u32, // keys per split
-  nsplit: u32,
+  split: u32, // keys per split (split128); the fewest keys per split (flash, merge)
+  nsplit: u32, // splits per (sequence, head) the grid holds
   n: u32, // vec4s written by `write` (B·T·Hkv·D / 4)
   nx: u32, // x workgroups of the `write` grid
 }
@@ -65,13 +72,8 @@ struct Params {
 
 override D: u32 = 64u;
 override GW: u32 = 1u;
-override NV: u32 = (BLOCK * D / 4u + 63u) / 64u; // vec4s per thread per 32-key block (≤ 16)
 const NEG = -1e30;
-const BLOCK = 32u;
 
-var<workgroup> kvs: array<f32, 4128>; // 32 keys × (D + 1), K then V
-var<workgroup> qs: array<vec4<f32>, 256>; // [GW][D / 4], pre-scaled
-var<workgroup> sc: array<f32, 256>; // GW × 32 scores, then probabilities
 var<workgroup> seqLen: u32;
 
 @compute @workgroup_size(256)
@@ -87,110 +89,6 @@ fn write(@builtin(global_invocation_id) gid: vec3<u32>) {
   let at = ((b * p.Hkv + g) * p.maxT + row) * (D / 4u) + d4;
   kc[at] = vec4<ST>(vec4<f32>(kin[4u * e], kin[4u * e + 1u], kin[4u * e + 2u], kin[4u * e + 3u]));
   vc[at] = vec4<ST>(vec4<f32>(vin[4u * e], vin[4u * e + 1u], vin[4u * e + 2u], vin[4u * e + 3u]));
-}
-
-// Vec4 i of each thread's share of a 32-key block (vec4 e = lid + 64i: key e / (D/4)); 0 past the split.
-fn blockVec(fromV: bool, base: u32, j0: u32, s1: u32, e: u32) -> vec4<f32> {
-  let kk = e / (D / 4u);
-  if (e >= BLOCK * D / 4u || j0 + kk >= s1) { return vec4<f32>(0.0); }
-  let at = base + j0 * (D / 4u) + e;
-  if (fromV) { return vec4<f32>(vc[at]); }
-  return vec4<f32>(kc[at]);
-}
-
-// Writes a staged vec4 into kvs (row stride D + 1: the per-key dot products below are conflict-free).
-fn stageVec(e: u32, x: vec4<f32>) {
-  if (e >= BLOCK * D / 4u) { return; }
-  let at = (e / (D / 4u)) * (D + 1u) + 4u * (e % (D / 4u));
-  kvs[at] = x.x;
-  kvs[at + 1u] = x.y;
-  kvs[at + 2u] = x.z;
-  kvs[at + 3u] = x.w;
-}
-
-@compute @workgroup_size(64)
-fn partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  let b = wg.z;
-  let h0 = wg.y * GW;
-  let kvh = h0 / (p.H / p.Hkv);
-  let split = wg.x;
-  if (lid == 0u) { seqLen = len[b]; }
-  let n = workgroupUniformLoad(&seqLen);
-  var s0 = split * p.split;
-  let s1 = min(s0 + p.split, n);
-  if (p.window != 0u && n > p.window) { s0 = max(s0, n - p.window); }
-  let cache = (b * p.Hkv + kvh) * p.maxT * (D / 4u); // in vec4s
-
-  for (var e = lid; e < GW * D / 4u; e += 64u) {
-    let at = (b * p.H + h0) * D + 4u * e;
-    qs[e] = vec4<f32>(q[at], q[at + 1u], q[at + 2u], q[at + 3u]) * p.scale2;
-  }
-  var m = array<f32, 8>(NEG, NEG, NEG, NEG, NEG, NEG, NEG, NEG);
-  var l = array<f32, 8>();
-  var o = array<f32, 16>(); // [GW][2]: dims lid and lid + 64
-  // Global loads run one phase ahead: V of this block during the scores, K of the next during P·V.
-  var kr: array<vec4<f32>, 16>;
-  var vr: array<vec4<f32>, 16>;
-  for (var i = 0u; i < NV; i++) { kr[i] = blockVec(false, cache, s0, s1, lid + 64u * i); }
-
-  for (var j0 = s0; j0 < s1; j0 += BLOCK) {
-    workgroupBarrier(); // previous block's readers are done with kvs and sc (and qs is written)
-    for (var i = 0u; i < NV; i++) { stageVec(lid + 64u * i, kr[i]); }
-    workgroupBarrier();
-    for (var i = 0u; i < NV; i++) { vr[i] = blockVec(true, cache, j0, s1, lid + 64u * i); }
-    for (var e = lid; e < GW * BLOCK; e += 64u) {
-      let g = e / BLOCK;
-      let kk = e % BLOCK;
-      var acc = 0.0;
-      for (var d4 = 0u; d4 < D / 4u; d4++) {
-        let qv = qs[g * (D / 4u) + d4]; // broadcast: one vec4 load feeds 4 FMAs
-        let at = kk * (D + 1u) + 4u * d4;
-        acc += qv.x * kvs[at] + qv.y * kvs[at + 1u] + qv.z * kvs[at + 2u] + qv.w * kvs[at + 3u];
-      }
-      sc[e] = select(NEG, acc, j0 + kk < s1);
-    }
-    workgroupBarrier();
-    // Every thread keeps its own copy of m and l per head (cheap: 32 broadcast reads per head).
-    var mNew: array<f32, 8>;
-    for (var g = 0u; g < GW; g++) {
-      mNew[g] = m[g];
-      for (var kk = 0u; kk < BLOCK; kk++) { mNew[g] = max(mNew[g], sc[g * BLOCK + kk]); }
-      let alpha = exp2(m[g] - mNew[g]);
-      m[g] = mNew[g];
-      l[g] *= alpha;
-      o[g * 2u] *= alpha;
-      o[g * 2u + 1u] *= alpha;
-    }
-    workgroupBarrier(); // all maxima read before scores become probabilities and K becomes V
-    for (var e = lid; e < GW * BLOCK; e += 64u) {
-      sc[e] = select(0.0, exp2(sc[e] - mNew[e / BLOCK]), j0 + e % BLOCK < s1);
-    }
-    for (var i = 0u; i < NV; i++) { stageVec(lid + 64u * i, vr[i]); }
-    for (var i = 0u; i < NV; i++) { kr[i] = blockVec(false, cache, j0 + BLOCK, s1, lid + 64u * i); }
-    workgroupBarrier();
-    for (var g = 0u; g < GW; g++) {
-      for (var kk = 0u; kk < BLOCK; kk++) {
-        let pv = sc[g * BLOCK + kk];
-        l[g] += pv;
-        for (var c = 0u; c < 2u; c++) {
-          let d = lid + 64u * c;
-          if (d < D) { o[g * 2u + c] += pv * kvs[kk * (D + 1u) + d]; }
-        }
-      }
-    }
-  }
-
-  for (var g = 0u; g < GW; g++) {
-    let row = (b * p.H + h0 + g) * p.nsplit + split;
-    for (var c = 0u; c < 2u; c++) {
-      let d = lid + 64u * c;
-      if (d < D) { part[row * D + d] = o[g * 2u + c]; }
-    }
-    if (lid == 0u) {
-      ml[row * 2u] = m[g];
-      ml[row * 2u + 1u] = l[g];
-    }
-  }
 }
 
 @compute @workgroup_size(64)
@@ -364,5 +262,193 @@ fn split128(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
     let row = (b * p.H + h0 + hg) * p.nsplit + split;
     ml[row * 2u] = select(NEG, m, s0 < s1);
     ml[row * 2u + 1u] = l;
+  }
+}
+
+// ---- flash / merge ----
+
+@group(0) @binding(7) var<storage, read> q4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> part4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> out4: array<vec4<f32>>;
+
+override KB: u32 = 512u / (D / 4u); // keys per block: 4 vec4 of K and 4 of V per thread
+
+var<workgroup> fk: array<vec4<f32>, KB * (D / 4u + 1u)>; // K block, row stride D/4 + 1
+var<workgroup> fv: array<vec4<f32>, 512>; // V block, row stride D/4
+var<workgroup> fq: array<vec4<f32>, 256>; // [GW][D/4] query rows, pre-scaled by scale2
+var<workgroup> fs: array<f32, GW * KB>; // [GW][KB] scores of the block
+
+// The visible keys of a sequence of length n and how flash cuts them (merge recomputes the same).
+struct Span {
+  start: u32, // first visible key
+  per: u32, // keys per split
+  nact: u32, // splits that hold keys
+}
+
+fn span(n: u32) -> Span {
+  var start = 0u;
+  if (p.window != 0u && n > p.window) { start = n - p.window; }
+  let vis = n - start;
+  let per = max(p.split, (vis + p.nsplit - 1u) / p.nsplit);
+  return Span(start, per, (vis + per - 1u) / per);
+}
+
+// Vec4 e of the block of keys j0 .. s1 − 1 (0 past it): rows are contiguous, so a block is one run.
+fn fload(fromV: bool, base: u32, j0: u32, s1: u32, e: u32) -> vec4<f32> {
+  let D4 = D / 4u;
+  if (e >= KB * D4 || j0 + e / D4 >= s1) { return vec4<f32>(0.0); }
+  if (fromV) { return vec4<f32>(vc[base + j0 * D4 + e]); }
+  return vec4<f32>(kc[base + j0 * D4 + e]);
+}
+
+fn fstage(e: u32, k: vec4<f32>, v: vec4<f32>) {
+  let D4 = D / 4u;
+  if (e >= KB * D4) { return; }
+  fk[(e / D4) * (D4 + 1u) + e % D4] = k;
+  fv[e] = v;
+}
+
+// Running softmax state of one (head, vec4 of dims) pair.
+struct Acc {
+  o: vec4<f32>,
+  m: f32,
+  l: f32,
+}
+
+// Folds the block's kb keys into a: new max, rescale, Σ p·v (scores of head g in fs, V in fv).
+fn fold(a: Acc, g: u32, d4: u32, kb: u32) -> Acc {
+  var mx = a.m;
+  for (var j = 0u; j < kb; j++) { mx = max(mx, fs[g * KB + j]); }
+  let alpha = exp2(a.m - mx);
+  var o = a.o * alpha;
+  var l = a.l * alpha;
+  for (var j = 0u; j < kb; j++) {
+    let pj = exp2(fs[g * KB + j] - mx);
+    l += pj;
+    o += pj * fv[j * (D / 4u) + d4];
+  }
+  return Acc(o, mx, l);
+}
+
+fn fwrite(a: Acc, b: u32, h: u32, d4: u32, split: u32) {
+  let D4 = D / 4u;
+  if (p.nsplit == 1u) {
+    out4[(b * p.H + h) * D4 + d4] = a.o / a.l;
+    return;
+  }
+  let row = (b * p.H + h) * p.nsplit + split;
+  part4[row * D4 + d4] = a.o;
+  if (d4 == 0u) {
+    ml[row * 2u] = a.m;
+    ml[row * 2u + 1u] = a.l;
+  }
+}
+
+@compute @workgroup_size(128)
+fn flash(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let b = wg.z;
+  let h0 = wg.y * GW;
+  let kvh = h0 / (p.H / p.Hkv);
+  let split = wg.x;
+  if (t == 0u) { seqLen = len[b]; }
+  let n = workgroupUniformLoad(&seqLen);
+  let sp = span(n);
+  if (split >= sp.nact) { return; }
+  let s0 = sp.start + split * sp.per;
+  let s1 = min(s0 + sp.per, n);
+  let D4 = D / 4u;
+  let base = (b * p.Hkv + kvh) * p.maxT * D4; // in vec4s
+  for (var e = t; e < GW * D4; e += 128u) { fq[e] = q4[(b * p.H + h0) * D4 + e] * p.scale2; }
+  // The first block's loads; later blocks are issued while the previous one is computed.
+  var k0 = fload(false, base, s0, s1, t);
+  var k1 = fload(false, base, s0, s1, t + 128u);
+  var k2 = fload(false, base, s0, s1, t + 256u);
+  var k3 = fload(false, base, s0, s1, t + 384u);
+  var v0 = fload(true, base, s0, s1, t);
+  var v1 = fload(true, base, s0, s1, t + 128u);
+  var v2 = fload(true, base, s0, s1, t + 256u);
+  var v3 = fload(true, base, s0, s1, t + 384u);
+  var a0 = Acc(vec4<f32>(0.0), NEG, 0.0);
+  var a1 = a0;
+  for (var j0 = s0; j0 < s1; j0 += KB) {
+    let kb = min(KB, s1 - j0);
+    fstage(t, k0, v0);
+    fstage(t + 128u, k1, v1);
+    fstage(t + 256u, k2, v2);
+    fstage(t + 384u, k3, v3);
+    workgroupBarrier();
+    let j1 = j0 + KB;
+    k0 = fload(false, base, j1, s1, t);
+    k1 = fload(false, base, j1, s1, t + 128u);
+    k2 = fload(false, base, j1, s1, t + 256u);
+    k3 = fload(false, base, j1, s1, t + 384u);
+    v0 = fload(true, base, j1, s1, t);
+    v1 = fload(true, base, j1, s1, t + 128u);
+    v2 = fload(true, base, j1, s1, t + 256u);
+    v3 = fload(true, base, j1, s1, t + 384u);
+    for (var e = t; e < GW * KB; e += 128u) {
+      let g = e / KB;
+      let jj = e % KB;
+      if (jj < kb) {
+        var acc = 0.0;
+        for (var d4 = 0u; d4 < D4; d4++) { acc += dot(fq[g * D4 + d4], fk[jj * (D4 + 1u) + d4]); }
+        fs[e] = acc;
+      }
+    }
+    workgroupBarrier();
+    if (t < GW * D4) { a0 = fold(a0, t / D4, t % D4, kb); }
+    if (t + 128u < GW * D4) { a1 = fold(a1, (t + 128u) / D4, (t + 128u) % D4, kb); }
+    workgroupBarrier(); // the block is consumed before the next one is staged
+  }
+  if (t < GW * D4) { fwrite(a0, b, h0 + t / D4, t % D4, split); }
+  if (t + 128u < GW * D4) { fwrite(a1, b, h0 + (t + 128u) / D4, (t + 128u) % D4, split); }
+}
+
+var<workgroup> cm: array<f32, 1024>; // per split: m, then its weight exp2(m − M)
+var<workgroup> cl: array<f32, 1024>; // per split: l
+var<workgroup> cacc: array<vec4<f32>, 128>;
+
+@compute @workgroup_size(128)
+fn merge(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let h = wg.x;
+  let b = wg.y;
+  if (t == 0u) { seqLen = len[b]; }
+  let nact = span(workgroupUniformLoad(&seqLen)).nact;
+  let row0 = (b * p.H + h) * p.nsplit;
+  for (var s = t; s < nact; s += 128u) {
+    cm[s] = ml[(row0 + s) * 2u];
+    cl[s] = ml[(row0 + s) * 2u + 1u];
+  }
+  workgroupBarrier();
+  var mx = NEG;
+  for (var s = 0u; s < nact; s++) { mx = max(mx, cm[s]); }
+  var l = 0.0;
+  for (var s = 0u; s < nact; s++) { l += exp2(cm[s] - mx) * cl[s]; }
+  workgroupBarrier(); // every thread has read the maxima
+  for (var s = t; s < nact; s += 128u) { cm[s] = exp2(cm[s] - mx); }
+  workgroupBarrier();
+  // Thread (lane sl, vec4 d4) sums splits sl, sl + SG, …, four loads in flight per trip.
+  let D4 = D / 4u;
+  let SG = 128u / D4;
+  let sl = t / D4;
+  let d4 = t % D4;
+  var acc = vec4<f32>(0.0);
+  if (sl < SG) {
+    var s = sl;
+    for (; s + 3u * SG < nact; s += 4u * SG) {
+      let x0 = part4[(row0 + s) * D4 + d4];
+      let x1 = part4[(row0 + s + SG) * D4 + d4];
+      let x2 = part4[(row0 + s + 2u * SG) * D4 + d4];
+      let x3 = part4[(row0 + s + 3u * SG) * D4 + d4];
+      acc += cm[s] * x0 + cm[s + SG] * x1 + cm[s + 2u * SG] * x2 + cm[s + 3u * SG] * x3;
+    }
+    for (; s < nact; s += SG) { acc += cm[s] * part4[(row0 + s) * D4 + d4]; }
+  }
+  cacc[t] = acc;
+  workgroupBarrier();
+  if (t < D4) {
+    var sum = cacc[t];
+    for (var i = 1u; i < SG; i++) { sum += cacc[i * D4 + t]; }
+    out4[(b * p.H + h) * D4 + t] = sum / l;
   }
 }

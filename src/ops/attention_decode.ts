@@ -90,24 +90,34 @@ export function kvCacheWrite(cache: KvCache, k: Tensor, v: Tensor, positions: Te
 }
 
 /**
- * Which split kernel decode attention runs: "split128" (flat, ≤ 128 keys per split; the default) or
- * "partial" (32-key blocks staged in workgroup memory, splits of ≥ 64 keys sized for ~1024 workgroups).
- * H200, Qwen2.5-0.5B shape (H 14/2, D 64, 513 keys of a 1024-row cache): "partial" took 142 µs per call.
+ * Decode attention's kernel and split plan. "flash" (default): splits cut the real length on the GPU,
+ * K/V loaded as whole blocks through workgroup memory, a merge launch unless one split suffices.
+ * "split128": the previous kernel (≤ 128 keys per split, splits fixed from maxT), for the workbench.
+ * flash runs about targetGroups workgroups (B · H/GW · nsplit) with at least minKeys keys per split.
+ * H200 (bench/workbench/decode.ts): split128 took 45.7 µs (Qwen2.5-0.5B shape, 513 keys of a 1024-row
+ * cache) and 56.1 µs (Mistral-7B); "partial" (removed) 142 and 109 µs.
  */
-export const decodeAttentionTuning: { entry: "split128" | "partial" } = { entry: "split128" };
+export const decodeAttentionTuning: { entry: "flash" | "split128"; targetGroups: number; minKeys: number } = {
+  entry: "flash",
+  targetGroups: 1024,
+  minKeys: 16,
+};
 
-/** Keys per split: enough splits that ~1024 workgroups run (one sequence still fills a big GPU), at
- * least 64 keys each so the partial results stay small next to the K/V bytes read. */
+/** Splits per (sequence, head group): flash aims at targetGroups workgroups, ≤ 1024 (merge's limit). */
 function planSplits(maxT: number, groups: number): { split: number; nsplit: number } {
-  if (decodeAttentionTuning.entry === "split128") return { split: 128, nsplit: Math.ceil(maxT / 128) };
-  const wanted = Math.max(1, Math.ceil(1024 / groups));
-  const split = Math.max(64, Math.ceil(maxT / wanted / 32) * 32);
-  return { split, nsplit: Math.ceil(maxT / split) };
+  const t = decodeAttentionTuning;
+  if (t.entry === "split128") return { split: 128, nsplit: Math.ceil(maxT / 128) };
+  const nsplit = Math.max(
+    1,
+    Math.min(Math.floor(t.targetGroups / groups), Math.ceil(maxT / t.minKeys), 1024),
+  );
+  return { split: t.minKeys, nsplit };
 }
 
 /**
  * Decode attention: q [B, 1, H, D] f32 against the cache; lengths: u32 [B] = valid keys per sequence
  * (the new token's key already written; each ≥ 1). Honours window. → [B, 1, H, D] f32. Not recorded.
+ * Two launches (flash + merge), one when a single split per sequence and head fills the GPU.
  *
  * @example
  * kvCacheWrite(cache, k, v, positions); // positions = lengths − 1
@@ -136,22 +146,42 @@ export function attentionDecode(
   const { split, nsplit } = planSplits(cache.maxT, B * (H / gw));
   const scale2 = (opts.scale ?? 1 / Math.sqrt(D)) * LOG2E;
   const u = decodeUniforms(cache, { H, window: opts.window, scale2, split, nsplit });
+  const out = Tensor.empty(gpu, q.shape, "f32");
+  const flash = decodeAttentionTuning.entry === "flash";
+  const direct = flash && nsplit === 1; // flash writes out itself
+  // With one split flash never touches part and ml (small then: [B, H, 1, …]).
   const part = Tensor.empty(gpu, [B, H, nsplit, D], "f32");
   const ml = Tensor.empty(gpu, [B, H, nsplit, 2], "f32");
-  const out = Tensor.empty(gpu, q.shape, "f32");
   const spec = (entry: string, overrides: Record<string, number>) => ({
     file: "attention_decode",
     entry,
     types: { ST: cache.dtype },
     overrides,
   });
-  gpu.dispatch(
-    spec(decodeAttentionTuning.entry, { D, GW: gw }),
-    { 4: cache.k.buffer, 5: cache.v.buffer, 6: lengths.buffer, 7: q.buffer, 8: part.buffer, 9: ml.buffer },
-    [nsplit, H / gw, B],
-    u,
-  );
-  gpu.dispatch(spec("combine", { D }), { 8: part.buffer, 9: ml.buffer, 10: out.buffer }, [H, B], u);
+  const kv = { 4: cache.k.buffer, 5: cache.v.buffer, 6: lengths.buffer, 7: q.buffer };
+  if (flash) {
+    gpu.dispatch(
+      spec("flash", { D, GW: gw }),
+      { ...kv, 8: part.buffer, 9: ml.buffer, 10: out.buffer },
+      [nsplit, H / gw, B],
+      u,
+    );
+    if (!direct) {
+      gpu.dispatch(
+        spec("merge", { D }),
+        { 6: lengths.buffer, 8: part.buffer, 9: ml.buffer, 10: out.buffer },
+        [H, B],
+        u,
+      );
+    }
+  } else {
+    gpu.dispatch(spec("split128", { D, GW: gw }), { ...kv, 8: part.buffer, 9: ml.buffer }, [
+      nsplit,
+      H / gw,
+      B,
+    ], u);
+    gpu.dispatch(spec("combine", { D }), { 8: part.buffer, 9: ml.buffer, 10: out.buffer }, [H, B], u);
+  }
   part.dispose();
   ml.dispose();
   return out;

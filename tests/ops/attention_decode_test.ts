@@ -1,10 +1,79 @@
-import { assertClose, poisoned, randomData, storageTypes, testGpu, tolFor } from "../util.ts";
+import { assertClose, poisoned, poisonPool, randomData, storageTypes, testGpu, tolFor } from "../util.ts";
 import { assertThrows } from "../assert.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
-import { KvCache, ropeKvWrite } from "../../src/ops/attention_decode.ts";
-import { kvCacheWrite } from "../../src/ops/attention_decode.ts";
+import {
+  attentionDecode,
+  decodeAttentionTuning,
+  KvCache,
+  kvCacheWrite,
+  ropeKvWrite,
+} from "../../src/ops/attention_decode.ts";
 import { rope, ropeInvFreq } from "../../src/ops/rope.ts";
 import { ropeKvWriteRef } from "../../src/reference/decode.ts";
+import { attentionDecodeRef } from "../../src/reference/attention.ts";
+
+interface DecodeCase {
+  B: number;
+  H: number;
+  Hkv: number;
+  D: number;
+  maxT: number;
+  lengths: number[];
+  window?: number;
+  /** decodeAttentionTuning for this case (targetGroups 1: one split, flash writes out directly). */
+  tuning?: Partial<typeof decodeAttentionTuning>;
+}
+
+// Awkward shapes: D 24 (a block of 85 keys, not a power of two), Qwen's 7 query heads per kv head,
+// MQA with 16 (two workgroups per kv head), D 128; lengths 1 and maxT; windows shorter than a split
+// and than the cache; one split per head (direct write, several blocks per workgroup), one key per
+// split (minKeys 1), the previous split128 kernel.
+const DECODE_CASES: DecodeCase[] = [
+  { B: 3, H: 4, Hkv: 2, D: 24, maxT: 150, lengths: [5, 150, 70] },
+  { B: 3, H: 4, Hkv: 2, D: 24, maxT: 150, lengths: [5, 150, 70], window: 40 },
+  { B: 2, H: 14, Hkv: 2, D: 64, maxT: 300, lengths: [300, 129] },
+  { B: 2, H: 16, Hkv: 1, D: 32, maxT: 200, lengths: [1, 200], window: 7 },
+  { B: 1, H: 4, Hkv: 1, D: 128, maxT: 100, lengths: [77], window: 30 },
+  { B: 3, H: 4, Hkv: 2, D: 64, maxT: 140, lengths: [140, 33, 1], tuning: { targetGroups: 1 } },
+  { B: 2, H: 6, Hkv: 3, D: 16, maxT: 40, lengths: [40, 9], tuning: { minKeys: 1, targetGroups: 4096 } },
+  { B: 3, H: 4, Hkv: 2, D: 64, maxT: 300, lengths: [300, 1, 200], window: 50, tuning: { entry: "split128" } },
+];
+
+Deno.test("attentionDecode (flash + merge) matches the reference: GQA/MQA, lengths, windows, split plans", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(33);
+  const saved = { ...decodeAttentionTuning };
+  try {
+    for (const c of DECODE_CASES) {
+      for (const dtype of storageTypes(gpu) as ("f32" | "f16")[]) {
+        Object.assign(decodeAttentionTuning, saved, c.tuning ?? {});
+        await tidy(async () => {
+          const { B, H, Hkv, D, maxT } = c;
+          const cache = new KvCache(gpu, B, Hkv, maxT, D, dtype);
+          const kc = randomData(rng, cache.k.size, dtype), vc = randomData(rng, cache.v.size, dtype);
+          cache.k.write(kc);
+          cache.v.write(vc);
+          const q = randomData(rng, B * H * D, "f32", -3, 3); // larger scores: a sharper softmax
+          poisonPool(gpu, [B, 1, H, D]);
+          const win = c.window ? { window: c.window } : {};
+          const out = attentionDecode(
+            Tensor.from(gpu, q, [B, 1, H, D]),
+            cache,
+            Tensor.from(gpu, c.lengths, [B], "u32"),
+            win,
+          );
+          const want = attentionDecodeRef(q, kc, vc, c.lengths, { B, H, Hkv, D, maxT }, win);
+          const what = `decode ${dtype} B${B} H${H}/${Hkv} D${D} len ${c.lengths} window ${c.window ?? 0} ` +
+            JSON.stringify(c.tuning ?? {});
+          assertClose(await out.read(), want, tolFor("f32"), what);
+          cache.dispose();
+        });
+      }
+    }
+  } finally {
+    Object.assign(decodeAttentionTuning, saved);
+  }
+});
 
 // [B, H, Hkv, D, maxT]: GQA, MQA, MHA; D = 8 (one vec4 per half head) up to 40; a row past maxT.
 const CASES = [[1, 4, 2, 16, 9], [3, 6, 1, 8, 5], [2, 3, 3, 40, 33]];
