@@ -37,6 +37,12 @@ export interface MatmulTuning {
    * narrow outputs still spread over the GPU. null: single-row products take gemv_t / gemv_t_h8.
    */
   n4: { WG: number; LANES: number; minGroups: number } | null;
+  /**
+   * gemv_rows (2 ..= maxM rows of A: decode of several sequences, also the fused projections): rows
+   * per workgroup (≤ 8; more rows run as chunks that share the weights through L2), largest workgroup,
+   * lanes per 4-column group, workgroup count below which WG halves. Needs n4 on (same fit rules).
+   */
+  rows: { maxM: number; R: number; WG: number; LANES: number; minGroups: number };
   /** Split K until about this many workgroups exist; each slice keeps ≥ splitMinK of K. */
   splitTarget: number;
   splitMinK: number;
@@ -63,6 +69,7 @@ const tuning: MatmulTuning = {
   // (86%) vs WG128 0.0108. LANES 32 beat 16, 8 and 64 (64 ties on 14336×4096). Old gemv_t_h8: 0.042,
   // 0.044 (LANES 64), 0.012 ms.
   n4: { WG: 128, LANES: 32, minGroups: 512 },
+  rows: { maxM: 16, R: 8, WG: 256, LANES: 16, minGroups: 256 },
   splitTarget: 128,
   splitMinK: 256,
 };
@@ -80,6 +87,7 @@ export function setMatmulTuning(t: Partial<MatmulTuning>): MatmulTuning {
     skinny: { ...tuning.skinny },
     large: tuning.large && { ...tuning.large },
     n4: tuning.n4 && { ...tuning.n4 },
+    rows: { ...tuning.rows },
   };
   Object.assign(tuning, t);
   return old;
@@ -126,7 +134,7 @@ function useLarge(gpu: Gpu, g: Gemm): boolean {
 }
 
 /**
- * The kernel the most recent product ran: "gemv_n4", "gemv_t", "gemv_t_h8", "main", "main/large" (the large
+ * The kernel the most recent product ran: "gemv_n4", "gemv_rows", "gemv_t", "gemv_t_h8", "main", "main/large" (the large
  * tile), "simple", with "+splitK(S)" when K was split, or "empty" (K = 0). For tests and benches that
  * must know which path they measured.
  *
@@ -150,7 +158,7 @@ export function gemm(g: Gemm): void {
   const maxDim = gpu.device.limits.maxComputeWorkgroupsPerDimension;
   const { types, biasBuf } = epilogue(g);
   const hasBias = g.bias ? 1 : 0;
-  if (g.M === 1 && g.batch === 1 && g.transB && !g.transA && gemvFits(g.a, [g.b])) {
+  if (g.M <= tuning.rows.maxM && g.batch === 1 && g.transB && !g.transA && gemvFits(g.a, [g.b])) {
     gemvMulti(g.a, [g.b], g.out, { alpha: g.alpha, beta: g.beta, biases: g.bias ? [g.bias] : null });
     return;
   }
@@ -267,9 +275,12 @@ export function gemvFits(x: Tensor, ws: Tensor[]): boolean {
   const dt = ws[0].dtype;
   if ((dt !== "f16" && dt !== "f32") || K % (dt === "f16" ? 8 : 4) !== 0) return false;
   const N = ws.reduce((a, w) => a + w.shape[0], 0);
-  const perGroup = 4 * (n4Workgroup(N) / tuning.n4.LANES);
+  const M = x.size / K;
   const max = x.gpu.device.limits.maxComputeWorkgroupsPerDimension;
-  if (Math.ceil(N / perGroup) > max || x.size / K > max) return false;
+  const cols = M > 1 && M <= tuning.rows.maxM
+    ? rowsPlan(M, N).cols
+    : Math.ceil(N / (4 * (n4Workgroup(N) / tuning.n4.LANES)));
+  if (cols > max || M > max) return false;
   return ws.every((w, i) =>
     w.dtype === dt && w.shape.length === 2 && w.shape[1] === K &&
     (i === ws.length - 1 || w.shape[0] % 4 === 0)
@@ -284,15 +295,35 @@ function n4Workgroup(N: number): number {
   return wg;
 }
 
-function multiSpec(ws: Tensor[], biasType: DType, entry: string, wg: number) {
-  const t = tuning.n4!;
+/** gemv_rows' plan for M rows and N columns: rows per workgroup, workgroup size, grid. */
+function rowsPlan(
+  M: number,
+  N: number,
+): { R: number; WG: number; LANES: number; chunks: number; cols: number } {
+  const t = tuning.rows;
+  const chunks = Math.ceil(M / t.R);
+  const R = Math.ceil(M / chunks);
+  let WG = t.WG;
+  const cols = (wg: number) => Math.ceil(N / (4 * wg / t.LANES));
+  while (WG > t.LANES && cols(WG) * chunks < t.minGroups) WG /= 2;
+  return { R, WG, LANES: t.LANES, chunks, cols: cols(WG) };
+}
+
+function multiSpec(
+  ws: Tensor[],
+  biasType: DType,
+  entry: string,
+  wg: number,
+  lanes = tuning.n4!.LANES,
+  R = 1,
+) {
   const w16 = ws[0].dtype === "f16";
   return {
     file: "gemv",
     entry,
     // TB is unused by these entries; f32 keeps the module free of f16 (the weights are read as u32).
     types: { TA: "f32" as DType, TB: "f32" as DType, TW: (w16 ? "u32" : "f32") as DType, TBIAS: biasType },
-    overrides: { W16: w16 ? 1 : 0, WG: wg, LANES: t.LANES },
+    overrides: { W16: w16 ? 1 : 0, WG: wg, LANES: lanes, ...(R > 1 ? { R } : {}) },
   };
 }
 
@@ -304,8 +335,9 @@ function multiUniforms(
   alpha: number,
   beta: number,
   bias: boolean,
+  M = 1,
 ) {
-  return new Uniforms().u32(N).u32(K).u32(N0).u32(N1).f32(alpha).f32(beta).u32(bias ? 1 : 0);
+  return new Uniforms().u32(N).u32(K).u32(N0).u32(N1).f32(alpha).f32(beta).u32(bias ? 1 : 0).u32(M);
 }
 
 /**
@@ -327,17 +359,22 @@ export function gemvMulti(
   if (biases && (biases.length !== ws.length || biases.some((b) => !b))) {
     throw new Error("gemvMulti: give every weight a bias or none");
   }
-  const wg = n4Workgroup(N);
-  const perGroup = 4 * (wg / tuning.n4!.LANES);
   const w = (i: number) => ws[Math.min(i, ws.length - 1)].buffer;
   const b = (i: number) => biases ? biases[Math.min(i, ws.length - 1)]!.buffer : x.buffer;
+  const bindings = { 1: x.buffer, 3: out.buffer, 4: b(0), 5: w(0), 6: w(1), 7: w(2), 8: b(1), 9: b(2) };
+  const u = multiUniforms(N, K, ns[0], ns.length > 1 ? ns[1] : 0, o.alpha ?? 1, o.beta ?? 0, !!biases, M);
+  const bt = biases ? biases[0]!.dtype : "f32";
+  if (M > 1 && M <= tuning.rows.maxM) {
+    // Several rows: each weight is read once for R rows (gemv_rows).
+    const r = rowsPlan(M, N);
+    lastPath = "gemv_rows";
+    gpu.dispatch(multiSpec(ws, bt, "gemv_rows", r.WG, r.LANES, r.R), bindings, [r.chunks, r.cols, 1], u);
+    return;
+  }
+  const wg = n4Workgroup(N);
+  const perGroup = 4 * (wg / tuning.n4!.LANES);
   lastPath = "gemv_n4";
-  gpu.dispatch(
-    multiSpec(ws, biases ? biases[0]!.dtype : "f32", "gemv_n4", wg),
-    { 1: x.buffer, 3: out.buffer, 4: b(0), 5: w(0), 6: w(1), 7: w(2), 8: b(1), 9: b(2) },
-    [Math.ceil(N / perGroup), 1, M],
-    multiUniforms(N, K, ns[0], ns.length > 1 ? ns[1] : 0, o.alpha ?? 1, o.beta ?? 0, !!biases),
-  );
+  gpu.dispatch(multiSpec(ws, bt, "gemv_n4", wg), bindings, [Math.ceil(N / perGroup), 1, M], u);
 }
 
 /** out [M, F] = silu(x·Gᵀ + bg) ⊙ (x·Uᵀ + bu) with gemv_swiglu (check gemvFits first). */
@@ -351,20 +388,33 @@ export function gemvSwiglu(
   const K = x.shape[x.shape.length - 1];
   const M = x.size / K;
   const F = gate.shape[0];
+  const bindings = {
+    1: x.buffer,
+    3: out.buffer,
+    4: biases ? biases[0].buffer : x.buffer,
+    5: gate.buffer,
+    6: up.buffer,
+    7: up.buffer, // W2: in the layout (dot4's loader names it), never read here
+    8: biases ? biases[1].buffer : x.buffer,
+  };
+  const u = multiUniforms(F, K, F, 0, 1, 0, !!biases, M);
+  const bt = biases ? biases[0].dtype : "f32";
+  if (M > 1 && M <= tuning.rows.maxM) {
+    const r = rowsPlan(M, F);
+    lastPath = "gemv_rows_swiglu";
+    x.gpu.dispatch(multiSpec([gate, up], bt, "gemv_rows_swiglu", r.WG, r.LANES, r.R), bindings, [
+      r.chunks,
+      r.cols,
+      1,
+    ], u);
+    return;
+  }
   const wg = n4Workgroup(F);
   lastPath = "gemv_swiglu";
   x.gpu.dispatch(
-    multiSpec([gate, up], biases ? biases[0].dtype : "f32", "gemv_swiglu", wg),
-    {
-      1: x.buffer,
-      3: out.buffer,
-      4: biases ? biases[0].buffer : x.buffer,
-      5: gate.buffer,
-      6: up.buffer,
-      7: up.buffer, // W2: in the layout (dot4's loader names it), never read here
-      8: biases ? biases[1].buffer : x.buffer,
-    },
+    multiSpec([gate, up], bt, "gemv_swiglu", wg),
+    bindings,
     [Math.ceil(F / (4 * (wg / tuning.n4!.LANES))), 1, M],
-    multiUniforms(F, K, F, 0, 1, 0, !!biases),
+    u,
   );
 }

@@ -3,9 +3,10 @@
  * fused decodeStep against the plain one on a random tiny model: same logits, ≤ 9 launches per layer.
  */
 import { assertClose, poisoned, randomData, storageTypes, testGpu, tolFor } from "../util.ts";
-import { assert, assertThrows } from "../assert.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { addRmsNorm, canFuseLinears, fusedLinear, gateUpSwiglu } from "../../src/ops/mod.ts";
+import { lastMatmulPath } from "../../src/ops/matmul.ts";
 import { addRmsNormRef, fusedLinearRef, gateUpSwigluRef } from "../../src/reference/decode.ts";
 import { randomModel, SHAPES } from "../../src/model/random.ts";
 import type { DecodeState } from "../../src/model/llama.ts";
@@ -35,7 +36,36 @@ Deno.test("fusedLinear: 1 to 3 weights side by side, biases, ragged last matrix,
   }
 });
 
-Deno.test("fusedLinear: several rows (grid z), and shapes it refuses", async () => {
+Deno.test("fusedLinear: 2 to 16 rows (gemv_rows: R rows per workgroup, row chunks), biases, f32/f16", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(45);
+  // [M, K, widths]: M ≤ R, one short of R, two chunks, 16 rows; ragged last matrix.
+  const cases: [number, number, number[]][] = [[2, 24, [8, 4, 5]], [7, 1032, [12, 33]], [9, 40, [4, 4, 4]], [
+    16,
+    264,
+    [8, 4, 9],
+  ]];
+  for (const wt of storageTypes(gpu)) {
+    for (const [M, K, widths] of cases) {
+      await tidy(async () => {
+        const x = randomData(rng, M * K, "f32", -2, 2);
+        const ws = widths.map((n) => randomData(rng, n * K, wt));
+        const bs = widths.map((n) => randomData(rng, n, "f32"));
+        poisoned(gpu, [M, widths.reduce((a, b) => a + b)]).dispose();
+        const y = fusedLinear(
+          Tensor.from(gpu, x, [M, K]),
+          ws.map((w, i) => Tensor.from(gpu, w, [widths[i], K], wt)),
+          bs.map((b, i) => Tensor.from(gpu, b, [widths[i]])),
+        );
+        assertEquals(lastMatmulPath(), "gemv_rows");
+        const what = `fusedLinear ${wt} ${M} rows K ${K} widths ${widths}`;
+        assertClose(await y.read(), fusedLinearRef(x, ws, bs, M, K), tolFor(wt), what);
+      });
+    }
+  }
+});
+
+Deno.test("fusedLinear: several rows, and shapes it refuses", async () => {
   const gpu = await testGpu();
   const rng = new Rng(42);
   await tidy(async () => {
@@ -55,7 +85,7 @@ Deno.test("gateUpSwiglu equals silu(x·Gᵀ + bg) ⊙ (x·Uᵀ + bu) (f32/f16 we
   const gpu = await testGpu();
   const rng = new Rng(43);
   for (const wt of storageTypes(gpu)) {
-    for (const [M, K, F] of [[1, 24, 37], [1, 1032, 65], [2, 64, 8]]) {
+    for (const [M, K, F] of [[1, 24, 37], [1, 1032, 65], [2, 64, 8], [5, 1032, 37], [16, 40, 9]]) {
       for (const withBias of [false, true]) {
         await tidy(async () => {
           const x = randomData(rng, M * K, "f32", -2, 2);
@@ -123,6 +153,37 @@ Deno.test("decodeStep: fused path gives the plain path's logits in ≤ 9 launche
         assert(perLayer <= 9, `fused decode: ${perLayer} launches per layer`);
         const b = model.decodeStep(tokens, state, plain, { fused: false });
         assertClose(await a.read(), await b.read(), tolFor(wt), `decodeStep ${wt} position ${pos}`);
+        for (const t of Object.values(state)) t.dispose();
+      });
+    }
+    for (const cache of [...fused, ...plain]) cache.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("decodeStep of 3 sequences at different positions: fused (gemv_rows) equals plain, 9 launches per layer", async () => {
+  const gpu = await testGpu();
+  for (const wt of storageTypes(gpu)) {
+    const model = randomModel(gpu, SHAPES.tiny, 6, wt);
+    const c = model.config;
+    const B = 3;
+    const [fused, plain] = [model.createCaches(B, 16), model.createCaches(B, 16)];
+    const p = { persistent: true };
+    for (let step = 0; step < 3; step++) {
+      await tidy(async () => {
+        const pos = [step, step + 4, 2 * step + 9]; // rows 0..4 of sequence 1 stay zeros: fine for both
+        const state: DecodeState = {
+          positions: Tensor.from(gpu, pos, [B, 1], "i32", p),
+          rows: Tensor.from(gpu, pos, [B], "u32", p),
+          lengths: Tensor.from(gpu, pos.map((x) => x + 1), [B], "u32", p),
+        };
+        const tokens = Tensor.from(gpu, pos.map((x, b) => (x * 37 + 11 * b) % c.vocabSize), [B, 1], "i32");
+        const d0 = gpu.dispatchCount;
+        const a = model.decodeStep(tokens, state, fused);
+        const perLayer = (gpu.dispatchCount - d0 - 3) / c.numLayers;
+        assert(perLayer <= 9, `fused decode B${B}: ${perLayer} launches per layer`);
+        const b = model.decodeStep(tokens, state, plain, { fused: false });
+        assertClose(await a.read(), await b.read(), tolFor(wt), `decodeStep B${B} ${wt} step ${step}`);
         for (const t of Object.values(state)) t.dispose();
       });
     }

@@ -89,16 +89,21 @@ Deno.test("matmul epilogue: alpha, beta accumulation and f32/f16 bias on gemv, t
   const rng = new Rng(12);
   const bt = f16(gpu.info.f16, "f16");
   const cases: [Case, string][] = [
+    // 2 ..= 16 rows: gemv_rows (R rows per workgroup; 9 and 16 rows run as two chunks; ragged N).
+    [{ batch: 1, M: 2, N: 37, K: 24, transB: true, ta: "f32", tb: bt }, "gemv_rows"],
+    [{ batch: 1, M: 3, N: 37, K: 24, transB: true, ta: "f32", tb: bt }, "gemv_rows"],
+    [{ batch: 1, M: 9, N: 38, K: 1032, transB: true, ta: "f32", tb: bt }, "gemv_rows"],
+    [{ batch: 1, M: 16, N: 13, K: 40, transB: true, ta: "f32", tb: bt }, "gemv_rows"],
+    // f16 weights with K % 8 ≠ 0 keep gemv_t (vec4<f16> loads).
     [
-      { batch: 1, M: 2, N: 37, K: 24, transB: true, ta: "f32", tb: bt },
-      bt === "f16" ? "gemv_t_h8" : "gemv_t",
+      { batch: 1, M: 3, N: 37, K: 28, transB: true, ta: "f32", tb: bt },
+      bt === "f16" ? "gemv_t" : "gemv_rows",
     ],
-    [{ batch: 1, M: 3, N: 37, K: 24, transB: true, ta: "f32", tb: bt }, "gemv_t"], // 3 rows: vec4<f16> loads
     // One row: gemv_n4 (4 columns per lane group; ragged N; K short of one unrolled trip and past it).
     [{ batch: 1, M: 1, N: 37, K: 24, transB: true, ta: "f32", tb: bt }, "gemv_n4"],
     [{ batch: 1, M: 1, N: 38, K: 1032, transB: true, ta: "f32", tb: bt }, "gemv_n4"],
     [{ batch: 1, M: 1, N: 5, K: 1028, transB: true, ta: "f32", tb: "f32" }, "gemv_n4"],
-    [{ batch: 1, M: 5, N: 37, K: 28, transB: true, ta: "f32", tb: "f32" }, "gemv_t"], // K % 8 ≠ 0
+    [{ batch: 1, M: 5, N: 37, K: 28, transB: true, ta: "f32", tb: "f32" }, "gemv_rows"], // f32: K % 4 suffices
     [{ batch: 1, M: 40, N: 36, K: 12, ta: "f32", tb: "f32" }, "main"],
     [{ batch: 1, M: 9, N: 7, K: 600, transA: true, ta: "f32", tb: "f32" }, "splitK"], // tiny output, long K
     [{ batch: 1, M: 20, N: 24, K: 520, transB: true, ta: "f32", tb: bt }, "main+splitK"],
