@@ -26,6 +26,8 @@ import { type MicroBatch, optimizerStep } from "../src/train/step.ts";
 /** Options of runTrainBench (flags of `deno task bench train`). */
 export interface TrainBenchOptions {
   shape: string;
+  /** Dimensions to use instead of SHAPES[shape] (scaled models for memory slopes); shape is the label. */
+  config?: ModelConfig;
   seqLen: number;
   batchSize: number;
   rank: number;
@@ -36,8 +38,11 @@ export interface TrainBenchOptions {
   steps: number;
   /** Untimed steps first (pipeline compilation happens in the first). */
   warmup: number;
-  /** Gradient checkpointing; default on for seqLen ≥ 1024 (as LLaMA-Factory's default configs). */
-  checkpoint?: boolean;
+  /**
+   * Gradient checkpointing: true (every layer), false, or how many layers to recompute (the first
+   * ones, see LlamaModel.forward); default on for seqLen ≥ 1024 (as LLaMA-Factory's default configs).
+   */
+  checkpoint?: boolean | number;
   /** Storage of the frozen base matrices; default f16 where the GPU has shader-f16. */
   dtype?: "f16" | "f32";
   /** AdamW learning rate (default 1e-4, as bench/peers/peft_step.py). */
@@ -66,7 +71,10 @@ export interface TrainBenchResult {
   lora_rank: number;
   lora_alpha: number;
   lora_targets: string[];
+  /** Whether any layer is recomputed in backward. */
   checkpoint: boolean;
+  /** Decoder layers recomputed in backward (0 … num_layers). */
+  checkpoint_layers: number;
   warmup: number;
   steps: number;
   /** Wall seconds of the warm-up steps together (pipeline compilation included). */
@@ -107,6 +115,7 @@ export const TRAIN_BENCH_FIELDS: (keyof TrainBenchResult)[] = [
   "lora_alpha",
   "lora_targets",
   "checkpoint",
+  "checkpoint_layers",
   "warmup",
   "steps",
   "warmup_s",
@@ -127,7 +136,7 @@ export const TRAIN_BENCH_FIELDS: (keyof TrainBenchResult)[] = [
 export interface StepFlops {
   forward: number;
   backward: number;
-  /** The forward recomputed in backward under gradient checkpointing (decoder layers only). */
+  /** The forward recomputed in backward under gradient checkpointing (recomputed decoder layers only). */
   recompute: number;
   /** forward + backward + recompute. */
   total: number;
@@ -149,14 +158,21 @@ export function attentionPairs(T: number, window: number | null): number {
  *   forward   = 2·N·n + 2·a·n + 4·P·D·H·B·L          (attention: Q·Kᵀ and P·V, causal halves T²)
  *   backward  = 2·N·n + 4·a·n + 8·P·D·H·B·L          (frozen W: input gradients only; LoRA: input +
  *                                                     weight gradients; attention: dQ, dK, dV, dP)
- *   recompute = 2·N_dec·n + 2·a·n + 4·P·D·H·B·L      (checkpointing: the decoder forward once more)
+ *   recompute = 2·N_dec·n + 2·a·n + 4·P·D·H·B·L      (checkpointing: the decoder forward once more;
+ *                                                     × k / L when only k of the L layers recompute)
  *
  * @example
  * trainStepFlops(SHAPES["mistral-7b"], { seqLen: 2048, batchSize: 1, rank: 64, targets: ["q_proj", "k_proj", "v_proj", "o_proj"], checkpoint: true }).total; // ≈ 9.2e13
  */
 export function trainStepFlops(
   c: ModelConfig,
-  o: { seqLen: number; batchSize: number; rank: number; targets: string[] | "all"; checkpoint: boolean },
+  o: {
+    seqLen: number;
+    batchSize: number;
+    rank: number;
+    targets: string[] | "all";
+    checkpoint: boolean | number;
+  },
 ): StepFlops {
   let nDec = 0, a = 0;
   for (const [name, shape] of expectedShapes(c)) {
@@ -172,7 +188,12 @@ export function trainStepFlops(
     c.numLayers;
   const forward = 2 * (nDec + head) * n + 2 * a * n + attn;
   const backward = 2 * (nDec + head) * n + 4 * a * n + 2 * attn;
-  const recompute = o.checkpoint ? 2 * nDec * n + 2 * a * n + attn : 0;
+  const share = o.checkpoint === true
+    ? 1
+    : o.checkpoint === false
+    ? 0
+    : Math.min(1, o.checkpoint / c.numLayers);
+  const recompute = share * (2 * nDec * n + 2 * a * n + attn);
   return { forward, backward, recompute, total: forward + backward + recompute };
 }
 
@@ -198,7 +219,7 @@ function randomBatch(rng: Rng, rows: number, seqLen: number, vocab: number): Mic
  * const r = await runTrainBench(gpu, { shape: "mistral-7b", seqLen: 2048, batchSize: 1, rank: 64, alpha: 128, targets: ["q_proj", "k_proj", "v_proj", "o_proj"], steps: 3, warmup: 1, log: console.error });
  */
 export async function runTrainBench(gpu: Gpu, o: TrainBenchOptions): Promise<TrainBenchResult> {
-  const config = SHAPES[o.shape];
+  const config = o.config ?? SHAPES[o.shape];
   if (!config) throw new Error(`--shape ${o.shape}: unknown (known: ${Object.keys(SHAPES).join(", ")})`);
   if (o.dtype === "f16" && !gpu.info.f16) throw new Error("--dtype f16: this GPU has no shader-f16");
   if (o.steps < 1 || o.warmup < 0) throw new Error("--steps must be ≥ 1 and --warmup ≥ 0");
@@ -214,6 +235,10 @@ export async function runTrainBench(gpu: Gpu, o: TrainBenchOptions): Promise<Tra
     }
   }
   const checkpoint = o.checkpoint ?? o.seqLen >= 1024;
+  if (typeof checkpoint === "number" && !(Number.isInteger(checkpoint) && checkpoint >= 0)) {
+    throw new Error(`--checkpoint ${checkpoint}: want true, false or a number of layers ≥ 0`);
+  }
+  const layers = checkpoint === true ? config.numLayers : Math.min(config.numLayers, Number(checkpoint));
   const seed = o.seed ?? 0;
   // Start from an empty pool so peak and pool figures are this run's alone.
   gpu.trim();
@@ -263,7 +288,7 @@ export async function runTrainBench(gpu: Gpu, o: TrainBenchOptions): Promise<Tra
     const mean = timed.reduce((x, y) => x + y, 0) / timed.length;
     const tokens = o.batchSize * o.seqLen;
     const flopOpts = { seqLen: o.seqLen, batchSize: o.batchSize, rank: o.rank, targets: o.targets };
-    const flops = trainStepFlops(config, { ...flopOpts, checkpoint });
+    const flops = trainStepFlops(config, { ...flopOpts, checkpoint: layers });
     const modelFlops = trainStepFlops(config, { ...flopOpts, checkpoint: false }).total;
     const tflops = flops.total / mean / 1e12;
     const ceiling = measuredCeiling(gpu.info.description)?.fp32Tflops ?? null;
@@ -282,7 +307,8 @@ export async function runTrainBench(gpu: Gpu, o: TrainBenchOptions): Promise<Tra
       lora_rank: o.rank,
       lora_alpha: o.alpha,
       lora_targets: targets,
-      checkpoint,
+      checkpoint: layers > 0,
+      checkpoint_layers: layers,
       warmup: o.warmup,
       steps: o.steps,
       warmup_s: times.slice(0, o.warmup).reduce((x, y) => x + y, 0) / 1000,
@@ -332,7 +358,9 @@ export function trainTable(r: TrainBenchResult): string {
     ],
     [
       "shape",
-      `batch ${r.batch_size} × seq ${r.seq_len}, gradient checkpointing ${r.checkpoint ? "on" : "off"}`,
+      `batch ${r.batch_size} × seq ${r.seq_len}, gradient checkpointing ${
+        r.checkpoint ? `on (${r.checkpoint_layers} layers recomputed)` : "off"
+      }`,
     ],
     [
       "step",

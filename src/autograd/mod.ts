@@ -9,4 +9,4 @@ export {
   record,
   withGrad,
 } from "./tape.ts";
-export { checkpoint } from "./checkpoint.ts";
+export { checkpoint, releasingBelow } from "./checkpoint.ts";

@@ -130,6 +130,14 @@ export function backward(root: Tensor, gradient?: Tensor): void {
 
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, gradient ?? Tensor.from(root.gpu, [1], root.shape, "f32"));
+  // A spent gradient's storage goes back to the pool at once, unless a pending gradient or the caller's
+  // `gradient` shares it (rules may pass their incoming gradient on, or a reshape of it). Releasing the
+  // storage, not the tensor: disposing a reshape view alone would keep its buffer until the step ends.
+  const release = (spent: Tensor) => {
+    if (gradient && sharesStorage(spent, gradient)) return;
+    for (const live of grads.values()) if (sharesStorage(live, spent)) return;
+    spent.releaseStorage();
+  };
   for (let i = order.length - 1; i >= 0; i--) {
     const t = order[i];
     const g = grads.get(t);
@@ -137,6 +145,8 @@ export function backward(root: Tensor, gradient?: Tensor): void {
     const node = t.node as Node | null;
     if (!node) {
       accumulateLeaf(t, g);
+      grads.delete(t);
+      release(g);
       continue;
     }
     if (!node.backward) throw new Error(`backward: op ${node.name} was already backpropagated (graph freed)`);
@@ -144,6 +154,8 @@ export function backward(root: Tensor, gradient?: Tensor): void {
     // Rules run untaped: no higher-order gradients, and ops they call must not grow the graph.
     const gin = noGrad(() => node.backward!(g, needs));
     node.backward = null;
+    const spent = [g];
+    grads.delete(t);
     node.inputs.forEach((x, k) => {
       let gx = gin[k];
       if (!needs[k] || !gx) return;
@@ -157,11 +169,10 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       const prev = grads.get(x);
       if (prev) {
         accumulate(prev, gx);
-        if (gx !== gradient && !gin.some((o, j) => j !== k && o && sharesStorage(o, gx!))) gx.dispose();
+        spent.push(gx);
       } else grads.set(x, gx);
     });
-    grads.delete(t);
-    if (g !== gradient && !gin.some((o) => o && sharesStorage(o, g))) g.dispose();
+    for (const x of spent) release(x);
   }
 }
 

@@ -14,7 +14,7 @@
 import type { Tensor } from "../tensor/mod.ts";
 import type { ModelConfig } from "../io/config.ts";
 import { Linear } from "../nn/linear.ts";
-import { checkpoint } from "../autograd/mod.ts";
+import { checkpoint, isGradEnabled, releasingBelow } from "../autograd/mod.ts";
 import {
   add,
   addRmsNorm,
@@ -148,47 +148,123 @@ export class LlamaModel {
    * `caches` (one per layer, batch B) each layer's k/v are written at rows 0 .. T−1. Recorded for
    * autograd when some parameter or adapter requires grad. `seed` varies LoRA dropout per step.
    *
+   * Activation memory (training): intermediates that no backward rule reads are released as soon as
+   * the forward is past them (see #layer), and each layer's saved activations are released once
+   * backward is done with the layer (releasingBelow). `checkpoint` (HF gradient_checkpointing)
+   * recomputes layers in backward instead of keeping their activations: true for every layer, a
+   * number k for the first k layers only — those are backpropagated last, when the layers above have
+   * released their memory, so rebuilding them adds the least to the peak; the other layers keep
+   * no-checkpoint speed. `keepActivations` turns early release off (everything lives until the
+   * caller's scope ends): the reference the tests compare the released path against.
+   *
    * @example
    * const h = model.forward(ids, positions); const logits = model.logits(h);
+   * const h2 = model.forward(ids, positions, { checkpoint: 4 }); // recompute layers 0–3 in backward
    */
   forward(
     ids: Tensor,
     positions: Tensor,
-    opts: { caches?: KvCache[]; cacheRows?: Tensor; seed?: number; checkpoint?: boolean } = {},
+    opts: {
+      caches?: KvCache[];
+      cacheRows?: Tensor;
+      seed?: number;
+      checkpoint?: boolean | number;
+      keepActivations?: boolean;
+    } = {},
   ) {
-    const c = this.config;
     const [B, T] = ids.shape;
     if (ids.shape.length !== 2 || ids.dtype !== "i32") {
       throw new Error(`LlamaModel.forward: ids must be i32 [B, T], got ${ids.dtype} [${ids.shape}]`);
     }
     const seed = opts.seed ?? 0;
-    let x = embedding(ids, this.embed);
-    if (opts.checkpoint && opts.caches) {
+    const L = this.layers.length;
+    const ck = opts.checkpoint;
+    if (typeof ck === "number" && !(Number.isInteger(ck) && ck >= 0)) {
+      throw new Error(`LlamaModel.forward: checkpoint must be true, false or a layer count ≥ 0, got ${ck}`);
+    }
+    const recomputed = ck === true ? L : Math.min(L, typeof ck === "number" ? ck : 0);
+    if (recomputed > 0 && opts.caches) {
       throw new Error("LlamaModel.forward: checkpoint is for training, not with caches");
     }
-    const layer = (l: LlamaLayer, i: number, x: Tensor): Tensor => {
-      const h = rmsNorm(x, l.inputNorm, c.rmsNormEps);
-      const s = seed + 8 * i;
-      // ops' reshape (not Tensor.reshape) so autograd sees the reshapes when adapters train.
-      const q = rope(reshape(l.q.forward(h, s), [B, T, c.numHeads, c.headDim]), positions, this.invFreq);
-      const k = rope(
-        reshape(l.k.forward(h, s + 1), [B, T, c.numKvHeads, c.headDim]),
-        positions,
-        this.invFreq,
-      );
-      const v = reshape(l.v.forward(h, s + 2), [B, T, c.numKvHeads, c.headDim]);
-      if (opts.caches) {
-        if (!opts.cacheRows) throw new Error("LlamaModel.forward: caches given without cacheRows (u32 [B])");
-        kvCacheWrite(opts.caches[i], k, v, opts.cacheRows);
-      }
-      const o = reshape(attention(q, k, v, this.#attnOpts()), [B, T, c.numHeads * c.headDim]);
-      return this.#mlp(l, add(x, l.o.forward(o, s + 3)), s + 4);
-    };
+    if (opts.caches && !opts.cacheRows) {
+      throw new Error("LlamaModel.forward: caches given without cacheRows (u32 [B])");
+    }
+    const keepAll = opts.keepActivations === true;
+    let x = embedding(ids, this.embed);
     this.layers.forEach((l, i) => {
-      // gradient_checkpointing: keep only each layer's input; backward rebuilds the layer (same seeds).
-      x = opts.checkpoint ? checkpoint((h) => layer(l, i, h), x, layerParams(l)) : layer(l, i, x);
+      const f = (h: Tensor) =>
+        this.#layer(l, i, h, {
+          B,
+          T,
+          positions,
+          seed: seed + 8 * i,
+          keepAll,
+          caches: opts.caches,
+          cacheRows: opts.cacheRows,
+        });
+      // gradient_checkpointing: keep only the layer's input; backward rebuilds the layer (same seeds).
+      if (i < recomputed) x = checkpoint(f, x, layerParams(l));
+      else x = keepAll ? f(x) : releasingBelow(f, x);
     });
     return x;
+  }
+
+  /**
+   * One decoder layer of forward(). Each release below names the rules that could read the tensor;
+   * a tensor is released only when none of them will: rope's rule reads only positions and invFreq,
+   * add's and reshape's nothing, matmul's and LoRA's never their output and their input only when a
+   * weight or the adapter trains (readsInput), rmsNorm's its input not its output, swiglu's and
+   * attention's their inputs (and attention its output) only when they were recorded (node set).
+   * The layer's input x is never released: checkpoint() rebuilds from it.
+   */
+  #layer(
+    l: LlamaLayer,
+    i: number,
+    x: Tensor,
+    o: {
+      B: number;
+      T: number;
+      positions: Tensor;
+      seed: number;
+      keepAll: boolean;
+      caches?: KvCache[];
+      cacheRows?: Tensor;
+    },
+  ): Tensor {
+    const c = this.config;
+    const { B, T, positions, seed: s } = o;
+    const free = (t: Tensor, unread = true) => {
+      if (unread && !o.keepAll) t.releaseStorage();
+    };
+    const h = rmsNorm(x, l.inputNorm, c.rmsNormEps);
+    // ops' reshape (not Tensor.reshape) so autograd sees the reshapes when adapters train.
+    const qp = l.q.forward(h, s);
+    const q = rope(reshape(qp, [B, T, c.numHeads, c.headDim]), positions, this.invFreq);
+    free(qp);
+    const kp = l.k.forward(h, s + 1);
+    const k = rope(reshape(kp, [B, T, c.numKvHeads, c.headDim]), positions, this.invFreq);
+    free(kp);
+    const v = reshape(l.v.forward(h, s + 2), [B, T, c.numKvHeads, c.headDim]);
+    free(h, !readsInput(l.q) && !readsInput(l.k) && !readsInput(l.v));
+    if (o.caches) kvCacheWrite(o.caches[i], k, v, o.cacheRows!);
+    const a = attention(q, k, v, this.#attnOpts());
+    for (const t of [q, k, v]) free(t, !a.node);
+    const op = l.o.forward(reshape(a, [B, T, c.numHeads * c.headDim]), s + 3);
+    free(a, !a.node && !readsInput(l.o));
+    const x1 = add(x, op);
+    free(op);
+    const h2 = rmsNorm(x1, l.postNorm, c.rmsNormEps);
+    const gate = l.gate.forward(h2, s + 4), up = l.up.forward(h2, s + 5);
+    free(h2, !readsInput(l.gate) && !readsInput(l.up));
+    const m = swiglu(gate, up);
+    free(gate, !m.node);
+    free(up, !m.node);
+    const d = l.down.forward(m, s + 6);
+    free(m, !readsInput(l.down));
+    const y = add(x1, d);
+    free(d);
+    free(x1, !h2.node);
+    return y;
   }
 
   /** Final norm + LM head: hidden [..., C] → logits [..., V] f32. */
@@ -313,6 +389,14 @@ export class LlamaModel {
     }
     this.invFreq.dispose();
   }
+}
+
+/**
+ * Whether a linear layer's backward rule may read its input: when its weight, bias or adapter trains
+ * (conservative — matmul's and LoRA's rules read x for weight and LoRA-A gradients only).
+ */
+function readsInput(m: Linear): boolean {
+  return isGradEnabled() && [m.weight, m.bias, m.lora?.A, m.lora?.B].some((t) => t?.requiresGrad === true);
 }
 
 /** Every tensor of a layer that may require grad: norms, linear weights and biases, LoRA A and B. */

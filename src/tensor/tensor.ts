@@ -127,12 +127,26 @@ export class Tensor {
     return new ReshapedTensor(this, shape);
   }
 
-  /** Returns the buffer to the pool. Idempotent. */
+  /** Returns the buffer to the pool and drops the autograd node. Idempotent. */
   dispose(): void {
+    this.node = null;
+    this.releaseStorage();
+  }
+
+  /**
+   * Returns the storage to the pool now but keeps the tensor in the autograd graph (shape, node): for
+   * activations that no backward rule reads, freed while the forward goes on. Every later access to
+   * the data (`buffer`, also through a reshape of it) throws. On a reshape view this releases the
+   * storage it shares with its base. Idempotent.
+   *
+   * @example
+   * const q = rope(reshape(qProj, [B, T, H, D]), pos, invFreq);
+   * qProj.releaseStorage(); // rope's backward reads only positions and invFreq
+   */
+  releaseStorage(): void {
     if (!this.#buffer) return;
     this.gpu.pool.release(this.#buffer);
     this.#buffer = null;
-    this.node = null;
     for (const s of scopes) s.delete(this);
   }
 
@@ -142,17 +156,37 @@ export class Tensor {
   }
 }
 
-/** A view with another shape on the same buffer; disposing it releases nothing. */
+/**
+ * A view with another shape on its base's buffer; disposing it releases nothing. The base is always a
+ * tensor that owns its buffer (a reshape of a reshape points at the owner), and the data is reached
+ * through it, so a view of released storage throws instead of reading a buffer the pool reused.
+ */
 class ReshapedTensor extends Tensor {
   readonly base: Tensor;
+  #detached = false;
   constructor(base: Tensor, shape: readonly number[]) {
-    super(base.gpu, shape, base.dtype, base.buffer);
-    this.base = base;
+    const owner = base instanceof ReshapedTensor ? base.base : base;
+    super(owner.gpu, shape, owner.dtype, owner.buffer);
+    this.base = owner;
+    // The owner's buffer is the one to use: keep no second reference that could outlive it.
+    this.detachBuffer();
+  }
+  override get buffer(): GPUBuffer {
+    if (this.#detached) {
+      throw new Error(`tensor ${this.name || this.id} [${this.shape}] used after dispose()`);
+    }
+    return this.base.buffer;
+  }
+  override get disposed(): boolean {
+    return this.#detached || this.base.disposed;
   }
   override dispose(): void {
-    this.detachBuffer();
+    this.#detached = true;
     this.node = null;
     for (const s of scopes) s.delete(this);
+  }
+  override releaseStorage(): void {
+    this.base.releaseStorage();
   }
 }
 
@@ -227,8 +261,12 @@ function collect(v: unknown, out: Set<Tensor>, depth = 0): void {
   }
 }
 
-/** True when `a` and `b` are the same storage (one is a reshape of the other, or they are equal). */
+/** The tensor that owns `t`'s buffer: `t` itself, or the tensor a reshape view was taken from. */
+export function storageOf(t: Tensor): Tensor {
+  return t instanceof ReshapedTensor ? t.base : t;
+}
+
+/** True when `a` and `b` are the same storage (reshapes of one buffer, or equal). */
 export function sharesStorage(a: Tensor, b: Tensor): boolean {
-  const root = (t: Tensor) => t instanceof ReshapedTensor ? t.base : t;
-  return root(a) === root(b);
+  return storageOf(a) === storageOf(b);
 }

@@ -65,6 +65,12 @@ const Schema = z.strictObject({
   fp16: bool.default(false),
   bf16: bool.default(false),
   gradient_checkpointing: bool.default(false),
+  /**
+   * webtune's addition to HF's gradient_checkpointing: with it true, recompute only this many decoder
+   * layers (the first ones; the rest keep their activations and no-checkpoint speed). Unset: every
+   * layer, as HF. Lets a step fit a memory budget at the least recomputation (bench/train.ts).
+   */
+  gradient_checkpointing_layers: int.min(0, "must be ≥ 0").optional(),
   seed: int.default(42),
   logging_steps: posInt.default(500),
   plot_loss: bool.default(true),
@@ -281,9 +287,22 @@ export function parseConfig(text: string, file: string, overrides: string[] = []
   if (!templateNames().includes(c.template)) {
     fail(at("template"), `unknown template "${c.template}" (known: ${templateNames().join(", ")})`);
   }
+  if (c.gradient_checkpointing_layers !== undefined && !c.gradient_checkpointing) {
+    fail(at("gradient_checkpointing_layers"), "needs gradient_checkpointing: true");
+  }
   c.lora_alpha ??= 2 * c.lora_rank;
   c.eval_steps ??= c.logging_steps;
   return c;
+}
+
+/**
+ * The model's `checkpoint` option for a config: false, true (every layer) or a layer count.
+ *
+ * @example
+ * checkpointOption(parseConfig("...gradient_checkpointing: true\ngradient_checkpointing_layers: 4", "x.yaml")); // 4
+ */
+export function checkpointOption(c: TrainConfig): boolean | number {
+  return c.gradient_checkpointing ? c.gradient_checkpointing_layers ?? true : false;
 }
 
 /**

@@ -34,7 +34,9 @@ export type MicroBatch = Pick<
 
 /**
  * Records forward + backward of every micro-batch and one AdamW update. `seeds` (one per micro-batch)
- * drive LoRA dropout; `opts.checkpoint` recomputes each layer in backward (gradient_checkpointing). Returns each micro-batch's loss weight (n_i / N) and the non-padding tokens.
+ * drive LoRA dropout; `opts.checkpoint` recomputes layers in backward (gradient_checkpointing: true for
+ * every layer, a number for that many, see LlamaModel.forward). Returns each micro-batch's loss weight
+ * (n_i / N) and the non-padding tokens.
  *
  * @example
  * const { weights } = optimizerStep(model, opt, [batch], schedule.lr(opt.stepCount), [rng.int(2 ** 31)], log);
@@ -46,7 +48,7 @@ export function optimizerStep(
   lr: number,
   seeds: number[],
   log?: StepLog,
-  opts: { checkpoint?: boolean } = {},
+  opts: { checkpoint?: boolean | number } = {},
 ): { weights: number[]; tokens: number } {
   const gpu = model.gpu, C = model.config.hiddenSize;
   const shifted = micro.map((b) => shiftLabels(b.labels, b.rows, b.seqLen));

@@ -17,7 +17,7 @@ import type { LlamaModel } from "../model/llama.ts";
 import type { HfTokenizer } from "../io/tokenizer.ts";
 import { getTemplate, stopTokenIds } from "../data/templates.ts";
 import type { Batch, ShardLoader, SplitReader } from "../data/shards.ts";
-import type { TrainConfig } from "./config.ts";
+import { checkpointOption, type TrainConfig } from "./config.ts";
 import type { Schedule } from "./schedule.ts";
 import type { AdamW } from "./optimizer.ts";
 import { type RunParts, setupRun } from "./trainer_setup.ts";
@@ -168,7 +168,7 @@ export class Trainer {
       lossOffset: slot * ga * 4,
       norm: this.#normLog.buffer,
       normOffset: slot * 4,
-    }, { checkpoint: this.cfg.gradient_checkpointing });
+    }, { checkpoint: checkpointOption(this.cfg) });
     const last = micro[micro.length - 1];
     const pos = this.loader.position;
     this.#pending.push({

@@ -49,6 +49,7 @@ Deno.test("train bench: tiny shape, figures finite and positive, loss falls, eve
   }
   assert(r.step_s_min <= r.step_s_mean, "min ≤ mean");
   assertEquals(r.checkpoint, false, "seq 16 < 1024: checkpointing off by default");
+  assertEquals(r.checkpoint_layers, 0);
   assertEquals(r.tokens_per_step, 16);
   // 2 layers × (A [8, in] + B [out, 8]) over q (64→64), k, v (64→32), o (64→64).
   assertEquals(r.trainable_params, 2 * 8 * ((64 + 64) + 2 * (64 + 32) + (64 + 64)));
@@ -70,6 +71,18 @@ Deno.test("train bench: tiny shape, figures finite and positive, loss falls, eve
     assert(Math.abs(c.losses[i] - r.losses[i]) < 1e-3, `losses ${c.losses} vs ${r.losses}`);
   }
 
+  assertEquals(c.checkpoint_layers, 2, "true: every layer");
+  // One of the two layers recomputed: half the recompute FLOPs, the same losses.
+  const half = await runTrainBench(gpu, { ...opts, lr: 1e-2, checkpoint: 1 });
+  assertEquals([half.checkpoint, half.checkpoint_layers], [true, 1]);
+  const rec = (x: typeof r) => x.flops_per_step - x.model_flops_per_step;
+  assert(Math.abs(rec(half) / rec(c) - 0.5) < 1e-9, `recompute ${rec(half)} vs ${rec(c)}`);
+  for (let i = 0; i < 3; i++) {
+    assert(Math.abs(half.losses[i] - r.losses[i]) < 1e-3, `losses ${half.losses} vs ${r.losses}`);
+  }
+  assert(trainTable(half).includes("1 layers recomputed"), "table names the recomputed layers");
+
+  await assertRejects(() => runTrainBench(gpu, { ...opts, checkpoint: -1 }), /--checkpoint -1/);
   await assertRejects(() => runTrainBench(gpu, { ...opts, shape: "gpt5" }), /unknown/);
   await assertRejects(
     () => runTrainBench(gpu, { ...opts, targets: ["qq_proj"] }),
@@ -96,6 +109,13 @@ Deno.test("train bench: FLOP count of the mistral-7b step, by hand", () => {
   assertEquals(f.total, f.forward + f.backward + f.recompute);
   const off = trainStepFlops(c, { seqLen: T, batchSize: 1, rank: 64, targets: QKVO, checkpoint: false });
   assertEquals(off.recompute, 0);
+  // 8 of the 32 layers recomputed: a quarter of the recompute.
+  const some = trainStepFlops(c, { seqLen: T, batchSize: 1, rank: 64, targets: QKVO, checkpoint: 8 });
+  assert(Math.abs(some.recompute / want.recompute - 0.25) < 1e-12, "8 of 32 layers");
+  assertEquals(
+    trainStepFlops(c, { seqLen: T, batchSize: 1, rank: 64, targets: QKVO, checkpoint: 0 }).recompute,
+    0,
+  );
   // Sliding window: rows past the window see `window` keys each.
   assertEquals(attentionPairs(6, 4), 1 + 2 + 3 + 4 + 4 + 4);
   assertEquals(attentionPairs(5, null), 15);
