@@ -118,6 +118,11 @@ export class BufferPool {
     this.#stats.bytesFree = 0;
   }
 
+  /** The buffers kept for reuse (tests fill them with NaN to show that nothing reads released memory). */
+  freeBuffers(): GPUBuffer[] {
+    return [...this.#free.values()].flat();
+  }
+
   resetPeak(): void {
     this.#stats.peakBytesInUse = this.#stats.bytesInUse;
   }

@@ -57,3 +57,38 @@ Deno.test("tidy releases every intermediate: pool size is flat over 50 steps", a
   x.grad!.dispose();
   x.dispose();
 });
+
+Deno.test("backward frees spent gradients at once, reshape views and leaf temporaries included", async () => {
+  const gpu = await testGpu();
+  const n = 64;
+  const x = Tensor.from(gpu, Array.from({ length: n }, (_, i) => (i % 7) - 3), [n], "f32", {
+    persistent: true,
+  });
+  x.requiresGrad = true;
+  await tidy(async () => {
+    // Every reshape's rule passes a view of its incoming gradient down; the scales make fresh ones.
+    let y = x;
+    for (let i = 0; i < 6; i++) y = scale(reshape(y, i % 2 ? [n] : [8, n / 8]), 1.5);
+    const seed = Tensor.from(gpu, new Array(n).fill(1), y.shape);
+    const before = gpu.pool.stats.buffersInUse;
+    backward(y, seed);
+    // Only x.grad is new: no intermediate gradient (or the base behind a view of one) outlives backward.
+    assertEquals(gpu.pool.stats.buffersInUse, before + 1, "buffers in use after backward");
+    assert(!seed.disposed, "the caller's gradient is the caller's");
+    assertClose(await x.grad!.read(), new Array(n).fill(1.5 ** 6), 1e-6, "dx");
+  });
+  x.grad!.dispose();
+  x.dispose();
+});
+
+Deno.test("a view of released storage throws instead of reading a reused buffer", async () => {
+  const gpu = await testGpu();
+  tidy(() => {
+    const a = Tensor.from(gpu, [1, 2, 3, 4], [4]);
+    const v = a.reshape([2, 2]).reshape([4]);
+    v.releaseStorage(); // releases a's buffer
+    assert(a.disposed && v.disposed, "both see the release");
+    assertThrows(() => v.buffer, /used after dispose/);
+    assertThrows(() => a.buffer, /used after dispose/);
+  });
+});
