@@ -35,9 +35,9 @@ for g in $groups; do
     step hf_decode 60 python3 .gpu/hf_decode.py # shared/peers script, shipped in .gpu
     ;;
   train)
-    step train_mistral 240 bench train --shape mistral-7b --seq-len 2048 --rank 64 --alpha 128 --steps 3 --json
-    step peft_step 120 python3 bench/peers/peft_step.py
-    step peft_step_fp32 120 python3 bench/peers/peft_step.py --dtype fp32
+    step train_mistral 240 bench train --shape mistral-7b --seq-len 2048 --rank 64 --alpha 128 --steps 3 --checkpoint false --json
+    step peft_step 120 python3 bench/peers/peft_step.py --checkpoint false
+    step peft_step_fp32 120 python3 bench/peers/peft_step.py --dtype fp32 --checkpoint false
     ;;
   serve)
     step serve_mistral 300 bench serve --shape mistral-7b --dtype f16 --clients 1,16 --requests 4 --gen 128 --slots 16 --json

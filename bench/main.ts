@@ -13,10 +13,11 @@
  *           the HTTP server under N concurrent clients: p50/p95 latency, tokens/s (bench/serve.ts)
  *   train [--shape mistral-7b|qwen2.5-0.5b|llama-3.2-1b|tiny] [--seq-len 2048] [--batch-size 1] [--rank 64]
  *           [--alpha 128] [--targets q_proj,k_proj,v_proj,o_proj|all] [--steps 3] [--warmup 1]
- *           [--checkpoint true|false] [--dtype f16|f32] [--lr 1e-4] [--json]
+ *           [--checkpoint true|false|N] [--dtype f16|f32] [--lr 1e-4] [--json]
  *           one LoRA training step (random weights and tokens, AdamW, optimizerStep of src/train):
  *           s/step mean and min, tokens/s, FLOPs per step, TFLOP/s and fraction of the fp32 ceiling,
- *           peak GPU memory (bench/train.ts); gradient checkpointing defaults to on for seq ≥ 1024.
+ *           peak GPU memory (bench/train.ts); gradient checkpointing defaults to on for seq ≥ 1024;
+ *           N recomputes only the first N layers.
  *           Defaults: shape mistral-7b (needs a real GPU), all the values shown.
  */
 import { parseArgs } from "node:util";
@@ -164,8 +165,8 @@ if (what === "train") {
   if (v.dtype !== undefined && v.dtype !== "f16" && v.dtype !== "f32") {
     fail(`--dtype ${v.dtype}: want f16 or f32`);
   }
-  if (v.checkpoint !== undefined && v.checkpoint !== "true" && v.checkpoint !== "false") {
-    fail(`--checkpoint ${v.checkpoint}: want true or false`);
+  if (v.checkpoint !== undefined && !/^(true|false|\d+)$/.test(v.checkpoint)) {
+    fail(`--checkpoint ${v.checkpoint}: want true, false or a number of layers to recompute`);
   }
   const alpha = v.alpha === undefined ? 128 : Number(v.alpha);
   if (!(alpha > 0)) fail(`--alpha ${v.alpha}: want a positive number`);
@@ -185,7 +186,11 @@ if (what === "train") {
       targets: targets.length === 1 && targets[0] === "all" ? "all" : targets,
       steps: int("steps", 3),
       warmup: int("warmup", 1, 0),
-      checkpoint: v.checkpoint === undefined ? undefined : v.checkpoint === "true",
+      checkpoint: v.checkpoint === undefined
+        ? undefined
+        : /^\d+$/.test(v.checkpoint)
+        ? Number(v.checkpoint)
+        : v.checkpoint === "true",
       dtype: v.dtype as "f16" | "f32" | undefined,
       lr,
       log: (line) => Deno.stderr.writeSync(enc.encode(tty ? `\r\x1b[2K${line}` : `${line}\n`)),
