@@ -272,6 +272,9 @@ fn split128(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
 @group(0) @binding(10) var<storage, read_write> out4: array<vec4<f32>>;
 
 override KB: u32 = 512u / (D / 4u); // keys per block: 4 vec4 of K and 4 of V per thread
+// Workbench diagnosis only (0 in use): 1 skips the scores and P·V (loads and staging only), 2 skips
+// the K/V loads (stages zeros).
+override MODE: u32 = 0u;
 
 var<workgroup> fk: array<vec4<f32>, KB * (D / 4u + 1u)>; // K block, row stride D/4 + 1
 var<workgroup> fv: array<vec4<f32>, 512>; // V block, row stride D/4
@@ -296,7 +299,7 @@ fn span(n: u32) -> Span {
 // Vec4 e of the block of keys j0 .. s1 − 1 (0 past it): rows are contiguous, so a block is one run.
 fn fload(fromV: bool, base: u32, j0: u32, s1: u32, e: u32) -> vec4<f32> {
   let D4 = D / 4u;
-  if (e >= KB * D4 || j0 + e / D4 >= s1) { return vec4<f32>(0.0); }
+  if (MODE == 2u || e >= KB * D4 || j0 + e / D4 >= s1) { return vec4<f32>(0.0); }
   if (fromV) { return vec4<f32>(vc[base + j0 * D4 + e]); }
   return vec4<f32>(kc[base + j0 * D4 + e]);
 }
@@ -386,7 +389,7 @@ fn flash(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec
     v1 = fload(true, base, j1, s1, t + 128u);
     v2 = fload(true, base, j1, s1, t + 256u);
     v3 = fload(true, base, j1, s1, t + 384u);
-    for (var e = t; e < GW * KB; e += 128u) {
+    for (var e = t; e < select(GW * KB, 0u, MODE == 1u); e += 128u) {
       let g = e / KB;
       let jj = e % KB;
       if (jj < kb) {
@@ -396,7 +399,7 @@ fn flash(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec
       }
     }
     workgroupBarrier();
-    if (t < GW * D4) { a0 = fold(a0, t / D4, t % D4, kb); }
+    if (t < GW * D4 && MODE != 1u) { a0 = fold(a0, t / D4, t % D4, kb); }
     if (t + 128u < GW * D4) { a1 = fold(a1, (t + 128u) / D4, (t + 128u) % D4, kb); }
     workgroupBarrier(); // the block is consumed before the next one is staged
   }

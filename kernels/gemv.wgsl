@@ -322,6 +322,7 @@ fn gemv_swiglu(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
 // ---- gemv_rows / gemv_rows_swiglu ----
 
 override R: u32 = 1u; // rows of A per workgroup, 1 ..= 8
+override UNROLL2: bool = true; // two K trips per loop iteration
 
 // Row i of the workgroup's chunk, clamped into A.
 fn arow(m0: u32, i: u32) -> u32 {
@@ -354,20 +355,39 @@ fn rows_dot(mat: u32, m0: u32, r: u32, last: u32, lane: u32) -> Rows {
   let KU = select(mp.K / 4u, mp.K / 8u, W16);
   let w = vec4<u32>(min(r, last), min(r + 1u, last), min(r + 2u, last), min(r + 3u, last)) * KU;
   var c: Rows;
-  for (var k = lane; k < KU; k += LANES) {
-    let b0 = wload(mat, w.x + k);
-    let b1 = wload(mat, w.y + k);
-    let b2 = wload(mat, w.z + k);
-    let b3 = wload(mat, w.w + k);
-    c.r0 += rdot(arow(m0, 0u), k, b0, b1, b2, b3);
-    if (R > 1u) { c.r1 += rdot(arow(m0, 1u), k, b0, b1, b2, b3); }
-    if (R > 2u) { c.r2 += rdot(arow(m0, 2u), k, b0, b1, b2, b3); }
-    if (R > 3u) { c.r3 += rdot(arow(m0, 3u), k, b0, b1, b2, b3); }
-    if (R > 4u) { c.r4 += rdot(arow(m0, 4u), k, b0, b1, b2, b3); }
-    if (R > 5u) { c.r5 += rdot(arow(m0, 5u), k, b0, b1, b2, b3); }
-    if (R > 6u) { c.r6 += rdot(arow(m0, 6u), k, b0, b1, b2, b3); }
-    if (R > 7u) { c.r7 += rdot(arow(m0, 7u), k, b0, b1, b2, b3); }
+  var k = lane;
+  // Two trips per iteration (8 weight loads, 128 bytes in flight per lane) when UNROLL2.
+  if (UNROLL2) {
+    for (; k + LANES < KU; k += 2u * LANES) {
+      let k1 = k + LANES;
+      let b0 = wload(mat, w.x + k);
+      let b1 = wload(mat, w.y + k);
+      let b2 = wload(mat, w.z + k);
+      let b3 = wload(mat, w.w + k);
+      let e0 = wload(mat, w.x + k1);
+      let e1 = wload(mat, w.y + k1);
+      let e2 = wload(mat, w.z + k1);
+      let e3 = wload(mat, w.w + k1);
+      c = rows_add(c, m0, k, b0, b1, b2, b3);
+      c = rows_add(c, m0, k1, e0, e1, e2, e3);
+    }
   }
+  for (; k < KU; k += LANES) {
+    c = rows_add(c, m0, k, wload(mat, w.x + k), wload(mat, w.y + k), wload(mat, w.z + k), wload(mat, w.w + k));
+  }
+  return c;
+}
+
+fn rows_add(c0: Rows, m0: u32, k: u32, b0: vec4<u32>, b1: vec4<u32>, b2: vec4<u32>, b3: vec4<u32>) -> Rows {
+  var c = c0;
+  c.r0 += rdot(arow(m0, 0u), k, b0, b1, b2, b3);
+  if (R > 1u) { c.r1 += rdot(arow(m0, 1u), k, b0, b1, b2, b3); }
+  if (R > 2u) { c.r2 += rdot(arow(m0, 2u), k, b0, b1, b2, b3); }
+  if (R > 3u) { c.r3 += rdot(arow(m0, 3u), k, b0, b1, b2, b3); }
+  if (R > 4u) { c.r4 += rdot(arow(m0, 4u), k, b0, b1, b2, b3); }
+  if (R > 5u) { c.r5 += rdot(arow(m0, 5u), k, b0, b1, b2, b3); }
+  if (R > 6u) { c.r6 += rdot(arow(m0, 6u), k, b0, b1, b2, b3); }
+  if (R > 7u) { c.r7 += rdot(arow(m0, 7u), k, b0, b1, b2, b3); }
   return c;
 }
 

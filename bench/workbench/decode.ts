@@ -1,8 +1,10 @@
 /**
  * Decode workbench (one device call): (a) host µs per recorded dispatch, (b) GEMV variants on the
  * decode shapes with GPU time from timestamp queries, a wall-clock GPU estimate and a float64 check,
- * (c) wall ms per token of decodeStep on random-weight real shapes, 32 steps recorded back to back and
- * one sync, plain op-by-op path vs fused path.
+ * (c) wall ms per step of decodeStep on random-weight real shapes (Qwen2.5-0.5B batch 1, Mistral-7B
+ * batch 1, 4, 16), steps recorded back to back and one sync: before this round (split128 attention,
+ * gemv_t for several rows) vs flash attention vs flash + gemv_rows; (d) GPU µs of each launch of one
+ * layer, with the attention variants (split plans).
  *
  *   deno run -A bench/workbench/decode.ts            # H200: real shapes
  *   deno run -A bench/workbench/decode.ts --small    # lavapipe: tiny shapes, same code paths
@@ -13,7 +15,6 @@ import { createGpu, type DType, Uniforms } from "../../src/gpu/mod.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { lastMatmulPath, matmulInto, type MatmulTuning, setMatmulTuning } from "../../src/ops/matmul.ts";
 import {
-  addRmsNorm,
   attentionDecode,
   embedding,
   fusedLinear,
@@ -23,7 +24,7 @@ import {
   ropeKvWrite,
 } from "../../src/ops/mod.ts";
 import { randomModel, SHAPES } from "../../src/model/random.ts";
-import { decodeAttentionTuning } from "../../src/ops/attention_decode.ts";
+import { decodeAttentionTuning, KvCache } from "../../src/ops/attention_decode.ts";
 import type { DecodeState } from "../../src/model/llama.ts";
 import type { ModelConfig } from "../../src/io/config.ts";
 
@@ -77,23 +78,26 @@ interface Shape {
   K: number;
 }
 const gemvShapes: Shape[] = small
-  ? [{ M: 1, N: 1032, K: 256 }, { M: 1, N: 256, K: 1032 }, { M: 4, N: 1032, K: 256 }]
-  : [{ M: 1, N: 14336, K: 4096 }, { M: 1, N: 4096, K: 14336 }, { M: 1, N: 4096, K: 4096 }, {
-    M: 4,
-    N: 14336,
-    K: 4096,
-  }];
+  ? [{ M: 1, N: 1032, K: 256 }, { M: 4, N: 1032, K: 256 }, { M: 16, N: 256, K: 1032 }]
+  : [14336, 4096].flatMap((N) => [1, 4, 16].map((M) => ({ M, N, K: N === 4096 ? 14336 : 4096 })))
+    .concat([{ M: 16, N: 4096, K: 4096 }]);
 const wt: DType = gpu.info.f16 ? "f16" : "f32";
-// Call 1 (H200) also timed n4 with LANES 8 and 16 (worse everywhere) and WG 256 (≤ WG 128).
-const fixed = (WG: number, LANES: number) => ({ n4: { WG, LANES, minGroups: 0 } });
-const gemvVariants: [string, Partial<MatmulTuning>][] = [
-  ["old h8 LANES32", { n4: null }],
-  ["old h8 LANES64", { n4: null, gemvLanes: 64 }],
-  ["n4 default (WG by N)", {}],
-  ["n4 WG128 L32", fixed(128, 32)],
-  ["n4 WG64 L32", fixed(64, 32)],
-  ["n4 WG32 L32", fixed(32, 32)],
-  ["n4 WG128 L64", fixed(128, 64)],
+// Single-row variants (call 1 of the previous round: n4 LANES 8/16 and WG 256 lost everywhere).
+const oneRow: [string, Partial<MatmulTuning>][] = [["n4 default", {}]];
+// Several rows: the old kernel (rows path off: gemv_t, one weight read per 4 rows) and gemv_rows plans.
+const rowsOf = (R: number, WG: number, LANES: number, minGroups = 256, unroll2 = true) => ({
+  rows: { maxM: 16, R, WG, LANES, minGroups, unroll2 },
+});
+// Call 1 (H200), 16×14336×4096: gemv_t 0.182 ms, rows R8 L16 (one trip per iteration) 0.231, R4 L16 0.158.
+const manyRows: [string, Partial<MatmulTuning>][] = [
+  ["old gemv_t", { rows: { ...defaults.rows, maxM: 1 } }],
+  ["rows default", {}],
+  ["rows R8 L16 1trip", rowsOf(8, 256, 16, 256, false)],
+  ["rows R4 L16", rowsOf(4, 256, 16)],
+  ["rows R4 L32", rowsOf(4, 256, 32)],
+  ["rows R8 L32", rowsOf(8, 256, 32)],
+  ["rows R4 WG128 L16 mg512", rowsOf(4, 128, 16, 512)],
+  ["rows R2 L32", rowsOf(2, 256, 32)],
 ];
 
 /** GPU ms per run: (timestamp queries around `iters` runs in one pass, wall-clock after recording). */
@@ -119,7 +123,7 @@ async function timeRun(run: () => void, iters: number): Promise<{ ts: number; wa
 
 if (part("b")) {
   console.log(
-    "(b) | variant | shape | path | GPU ms (timestamps) | TB/s | % of 4.2 | wall-est ms | max rel err |",
+    "(b) | variant | shape | path | GPU ms (timestamps) | TB/s | % of 4.2 | FLOP rate | wall-est ms | max rel err |",
   );
   for (const s of gemvShapes) {
     const rng = new Rng(3);
@@ -131,8 +135,7 @@ if (part("b")) {
     const tc = Tensor.empty(gpu, [s.M, s.N], "f32", { persistent: true });
     const run = () => matmulInto(tc, ta, tb, { transB: true });
     const bytes = s.N * s.K * (wt === "f16" ? 2 : 4) + s.M * (s.K + s.N) * 4;
-    // Several rows always take gemv_t (the n4 variants would repeat it): time the old kernel only.
-    for (const [name, t] of s.M > 1 ? gemvVariants.slice(0, 2) : gemvVariants) {
+    for (const [name, t] of s.M > 1 ? manyRows : oneRow) {
       try {
         setMatmulTuning({ ...defaults, ...t });
         run();
@@ -150,12 +153,14 @@ if (part("b")) {
           const e = Math.abs(c[i * s.N + j] - acc) / mag;
           worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
         }
-        const { ts, wall } = await timeRun(run, small ? 20 : 1000);
+        const { ts, wall } = await timeRun(run, small ? 20 : s.M > 4 ? 200 : 500);
         const tbps = bytes / (ts * 1e-3) / 1e12;
         console.log(
           `| ${name} | ${s.M}x${s.N}x${s.K} ${wt} | ${path} | ${ts.toFixed(4)} | ${tbps.toFixed(2)} | ${
             (tbps / 4.2 * 100).toFixed(0)
-          }% | ${wall.toFixed(4)} | ${worst.toExponential(1)} |`,
+          }% | ${(2 * s.M * s.N * s.K / (ts * 1e-3) / 1e12).toFixed(1)} TFLOP/s | ${wall.toFixed(4)} | ${
+            worst.toExponential(1)
+          } |`,
         );
       } catch (e) {
         console.log(`| ${name} | ${s.M}x${s.N}x${s.K} | FAIL ${String(e).slice(0, 100)} |`);
@@ -167,31 +172,40 @@ if (part("b")) {
 }
 
 // ---- (c) decode steps ----
-async function decodeBench(name: string, config: ModelConfig, steps: number): Promise<void> {
+type Attn = typeof decodeAttentionTuning.entry;
+interface Mode {
+  name: string;
+  fused: boolean;
+  matmul: Partial<MatmulTuning>;
+  attn: Attn;
+}
+
+async function decodeBench(name: string, config: ModelConfig, B: number, steps: number): Promise<void> {
   const model = randomModel(gpu, config, 1);
   const maxT = small ? 64 : 1024;
-  const pos = small ? 40 : 512;
-  const caches = model.createCaches(1, maxT);
+  const pos = Array.from({ length: B }, (_, b) => (small ? 40 : 512) + 37 * b % (small ? 20 : 500));
+  const caches = model.createCaches(B, maxT);
   const p = { persistent: true };
   const state: DecodeState = {
-    positions: Tensor.from(gpu, [pos], [1, 1], "i32", p),
-    rows: Tensor.from(gpu, [pos], [1], "u32", p),
-    lengths: Tensor.from(gpu, [pos + 1], [1], "u32", p),
+    positions: Tensor.from(gpu, pos, [B, 1], "i32", p),
+    rows: Tensor.from(gpu, pos, [B], "u32", p),
+    lengths: Tensor.from(gpu, pos.map((x) => x + 1), [B], "u32", p),
   };
-  const tokens = Tensor.from(gpu, [7], [1, 1], "i32", p);
-  type Attn = typeof decodeAttentionTuning.entry;
-  const modes: [string, boolean, Partial<MatmulTuning>, Attn][] = [
-    ["plain, old gemv, old attention (before)", false, { n4: null }, "partial"],
-    ["fused, old attention", true, {}, "partial"],
-    ["fused, split128 attention (after)", true, {}, "split128"],
+  const tokens = Tensor.from(gpu, pos.map((x) => x % 1000 + 7), [B, 1], "i32", p);
+  const oldRows = { rows: { ...defaults.rows, maxM: 1 } };
+  // Before this round: B = 1 fused with split128; B > 1 op by op (gemv_t, 4 rows per weight read).
+  const modes: Mode[] = [
+    { name: "before (split128, old gemv)", fused: B === 1, matmul: oldRows, attn: "split128" },
+    { name: "flash, old gemv", fused: B === 1, matmul: oldRows, attn: "flash" },
+    { name: "after (flash, gemv_rows, fused)", fused: true, matmul: {}, attn: "flash" },
   ];
   const logits: Float32Array[] = [];
-  for (const [mode, fused, t, attn] of modes) {
-    setMatmulTuning({ ...defaults, ...t });
-    decodeAttentionTuning.entry = attn;
-    const step = () => tidy(() => model.decodeStep(tokens, state, caches, { fused }).dispose());
+  for (const m of modes) {
+    setMatmulTuning({ ...defaults, ...m.matmul });
+    decodeAttentionTuning.entry = m.attn;
+    const step = () => tidy(() => model.decodeStep(tokens, state, caches, { fused: m.fused }).dispose());
     step();
-    const ref = tidy(() => model.decodeStep(tokens, state, caches, { fused }));
+    const ref = tidy(() => model.decodeStep(tokens, state, caches, { fused: m.fused }));
     logits.push(Float32Array.from(await ref.read()));
     ref.dispose();
     const d0 = gpu.dispatchCount;
@@ -199,7 +213,7 @@ async function decodeBench(name: string, config: ModelConfig, steps: number): Pr
     const perStep = gpu.dispatchCount - d0;
     await gpu.sync();
     let best = Infinity, rec = Infinity;
-    for (let rep = 0; rep < 3; rep++) {
+    for (let rep = 0; rep < 2; rep++) {
       const t0 = performance.now();
       for (let i = 0; i < steps; i++) step();
       rec = Math.min(rec, (performance.now() - t0) / steps);
@@ -212,22 +226,23 @@ async function decodeBench(name: string, config: ModelConfig, steps: number): Pr
     });
     const err = relErr(logits[logits.length - 1], logits[0]);
     console.log(
-      `| ${name} | ${mode} | ${perStep} (${((perStep - 3) / config.numLayers).toFixed(1)}/layer) | ${
+      `| ${name} B${B} | ${m.name} | ${perStep} (${((perStep - 3) / config.numLayers).toFixed(1)}/layer) | ${
         best.toFixed(2)
-      } ms | ${(1000 / best).toFixed(1)} tok/s | host ${rec.toFixed(2)} ms/step recording | GPU ${
+      } ms | ${(1000 * B / best).toFixed(1)} tok/s | host ${rec.toFixed(2)} ms | GPU ${
         g === null ? "—" : (g / k).toFixed(3)
-      } ms/step | logits rel err vs before ${err.toExponential(1)} |`,
+      } ms/step | rel err vs before ${err.toExponential(1)} |`,
     );
   }
   setMatmulTuning(defaults);
-  await opBreakdown(name, model, caches, state, tokens);
+  decodeAttentionTuning.entry = "flash";
+  await opBreakdown(`${name} B${B}`, model, caches, state, tokens);
   for (const c of caches) c.dispose();
   for (const t of [state.positions, state.rows, state.lengths, tokens]) t.dispose();
   model.dispose();
   gpu.trim();
 }
 
-/** GPU µs of each launch of one fused decode layer (layer 0), 200 back to back in one pass. */
+/** GPU µs of each launch of one fused decode layer (layer 0), 100 back to back in one pass. */
 async function opBreakdown(
   name: string,
   model: ReturnType<typeof randomModel>,
@@ -236,48 +251,53 @@ async function opBreakdown(
   tokens: Tensor,
 ): Promise<void> {
   const c = model.config, l = model.layers[0];
-  const x = tidy(() => embedding(tokens, model.embed).reshape([1, c.hiddenSize]));
+  const B = tokens.shape[0];
+  const x = tidy(() => embedding(tokens, model.embed).reshape([B, c.hiddenSize]));
   const h = rmsNorm(x, l.inputNorm, c.rmsNormEps);
   const bias = l.q.bias ? [l.q.bias, l.k.bias!, l.v.bias!] : null;
   const qkvW = [l.q.weight, l.k.weight, l.v.weight];
   const qkv = fusedLinear(h, qkvW, bias);
   const q = ropeKvWrite(qkv, c.numHeads, caches[0], state.positions, state.rows, model.invFreq);
-  const o = attentionDecode(q, caches[0], state.lengths).reshape([1, c.numHeads * c.headDim]);
+  const o = attentionDecode(q, caches[0], state.lengths).reshape([B, c.numHeads * c.headDim]);
   const a = gateUpSwiglu(h, l.gate.weight, l.up.weight);
   const win = c.slidingWindow ? { window: c.slidingWindow } : {};
+  const f32cache = new KvCache(gpu, B, c.numKvHeads, caches[0].maxT, c.headDim, "f32"); // zeros
+  const attn = (t: Partial<typeof decodeAttentionTuning>) => () => {
+    const saved = { ...decodeAttentionTuning };
+    Object.assign(decodeAttentionTuning, t);
+    attentionDecode(q, caches[0], state.lengths, win).dispose();
+    Object.assign(decodeAttentionTuning, saved);
+  };
   const ops: [string, () => void][] = [
-    ["embedding", () => embedding(tokens, model.embed).dispose()],
     ["rmsNorm", () => rmsNorm(x, l.inputNorm, c.rmsNormEps).dispose()],
-    [
-      "addRmsNorm",
-      () => Object.values(addRmsNorm(x, h, l.inputNorm, c.rmsNormEps)).forEach((t) => t.dispose()),
-    ],
-    ["q|k|v gemv", () => fusedLinear(h, qkvW, bias).dispose()],
+    ["q|k|v", () => fusedLinear(h, qkvW, bias).dispose()],
     [
       "ropeKvWrite",
       () => ropeKvWrite(qkv, c.numHeads, caches[0], state.positions, state.rows, model.invFreq).dispose(),
     ],
-    ["attentionDecode (2)", () => attentionDecode(q, caches[0], state.lengths, win).dispose()],
-    ["attentionDecode old partial (2)", () => {
-      decodeAttentionTuning.entry = "partial";
-      attentionDecode(q, caches[0], state.lengths, win).dispose();
-      decodeAttentionTuning.entry = "split128";
-    }],
-    ["o gemv + residual", () => matmulInto(x, o, l.o.weight, { transB: true, beta: 1 })],
-    ["gate|up gemv + swiglu", () => gateUpSwiglu(h, l.gate.weight, l.up.weight).dispose()],
-    ["down gemv + residual", () => matmulInto(x, a, l.down.weight, { transB: true, beta: 1 })],
-    ["lm head", () => matmul(h, model.lmHead, { transB: true }).dispose()],
+    ["attn split128 (2)", attn({ entry: "split128" })],
+    ["attn flash default", attn({})],
+    ["flash minKeys 32", attn({ minKeys: 32 })],
+    ["flash target 256", attn({ targetGroups: 256 })],
+    ["flash diag no-compute", attn({ diagMode: 1 })],
+    ["flash diag no-loads", attn({ diagMode: 2 })],
+    ["flash f32 cache", () => attentionDecode(q, f32cache, state.lengths, win).dispose()],
+    ["o + res", () => matmulInto(x, o, l.o.weight, { transB: true, beta: 1 })],
+    ["gate|up+SwiGLU", () => gateUpSwiglu(h, l.gate.weight, l.up.weight).dispose()],
+    ["down + res", () => matmulInto(x, a, l.down.weight, { transB: true, beta: 1 })],
+    ["LM head", () => matmul(h, model.lmHead, { transB: true }).dispose()],
   ];
   const row: string[] = [];
   for (const [op, run] of ops) {
     run();
     const g = await gpu.timePass(() => {
-      for (let i = 0; i < 200; i++) run();
+      for (let i = 0; i < 100; i++) run();
     });
-    row.push(`${op} ${g === null ? "—" : (g / 200 * 1000).toFixed(1)}`);
+    row.push(`${op} ${g === null ? "—" : (g / 100 * 1000).toFixed(1)}`);
   }
   console.log(`(d) ${name} GPU µs per launch: ${row.join(" | ")}`);
   for (const t of [x, h, qkv, q, o, a]) t.dispose();
+  f32cache.dispose();
 }
 
 function relErr(x: Float32Array, y: Float32Array): number {
@@ -291,10 +311,12 @@ function relErr(x: Float32Array, y: Float32Array): number {
 
 if (part("c")) {
   console.log(
-    "(c) | shape | path | dispatches/step | wall ms/token | tok/s | host recording | GPU ms/step (timestamps) | check |",
+    "(c) | shape | path | dispatches/step | wall ms/step | tok/s | host recording | GPU ms/step | check |",
   );
   const steps = Number(values.steps);
-  const shapes = small ? ["tiny"] : ["qwen2.5-0.5b", "mistral-7b"];
-  for (const s of shapes) await decodeBench(s, SHAPES[s], steps);
+  const runs: [string, number][] = small
+    ? [["tiny", 1], ["tiny", 4]]
+    : [["qwen2.5-0.5b", 1], ["mistral-7b", 1], ["mistral-7b", 4], ["mistral-7b", 16]];
+  for (const [s, B] of runs) await decodeBench(s, SHAPES[s], B, steps);
 }
 gpu.destroy();

@@ -97,11 +97,13 @@ export function kvCacheWrite(cache: KvCache, k: Tensor, v: Tensor, positions: Te
  * H200 (bench/workbench/decode.ts): split128 took 45.7 µs (Qwen2.5-0.5B shape, 513 keys of a 1024-row
  * cache) and 56.1 µs (Mistral-7B); "partial" (removed) 142 and 109 µs.
  */
-export const decodeAttentionTuning: { entry: "flash" | "split128"; targetGroups: number; minKeys: number } = {
-  entry: "flash",
-  targetGroups: 1024,
-  minKeys: 16,
-};
+export const decodeAttentionTuning: {
+  entry: "flash" | "split128";
+  targetGroups: number;
+  minKeys: number;
+  /** Workbench diagnosis only: flash's MODE override (1: no compute, 2: no K/V loads). */
+  diagMode: number;
+} = { entry: "flash", targetGroups: 1024, minKeys: 16, diagMode: 0 };
 
 /** Splits per (sequence, head group): flash aims at targetGroups workgroups, ≤ 1024 (merge's limit). */
 function planSplits(maxT: number, groups: number): { split: number; nsplit: number } {
@@ -161,7 +163,11 @@ export function attentionDecode(
   const kv = { 4: cache.k.buffer, 5: cache.v.buffer, 6: lengths.buffer, 7: q.buffer };
   if (flash) {
     gpu.dispatch(
-      spec("flash", { D, GW: gw }),
+      spec("flash", {
+        D,
+        GW: gw,
+        ...(decodeAttentionTuning.diagMode ? { MODE: decodeAttentionTuning.diagMode } : {}),
+      }),
       { ...kv, 8: part.buffer, 9: ml.buffer, 10: out.buffer },
       [nsplit, H / gw, B],
       u,

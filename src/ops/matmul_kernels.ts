@@ -42,7 +42,16 @@ export interface MatmulTuning {
    * per workgroup (≤ 8; more rows run as chunks that share the weights through L2), largest workgroup,
    * lanes per 4-column group, workgroup count below which WG halves. Needs n4 on (same fit rules).
    */
-  rows: { maxM: number; R: number; WG: number; LANES: number; minGroups: number };
+  rows: {
+    maxM: number;
+    /** Fewest rows for which a plain matmul takes gemv_rows (the fused ops take it from 2). */
+    minM: number;
+    R: number;
+    WG: number;
+    LANES: number;
+    minGroups: number;
+    unroll2: boolean;
+  };
   /** Split K until about this many workgroups exist; each slice keeps ≥ splitMinK of K. */
   splitTarget: number;
   splitMinK: number;
@@ -69,7 +78,9 @@ const tuning: MatmulTuning = {
   // (86%) vs WG128 0.0108. LANES 32 beat 16, 8 and 64 (64 ties on 14336×4096). Old gemv_t_h8: 0.042,
   // 0.044 (LANES 64), 0.012 ms.
   n4: { WG: 128, LANES: 32, minGroups: 512 },
-  rows: { maxM: 16, R: 8, WG: 256, LANES: 16, minGroups: 256 },
+  // H200 (bench/workbench/decode.ts, call 2), f16: 16×14336×4096 0.142 ms, 16×4096×14336 0.116, 16×4096×4096
+  // 0.039 (R8 L32; gemv_t 0.181 / 0.185 / 0.056); 4 rows lose to gemv_t (0.070 vs 0.055, 0.096 vs 0.063).
+  rows: { maxM: 16, minM: 5, R: 8, WG: 256, LANES: 32, minGroups: 256, unroll2: true },
   splitTarget: 128,
   splitMinK: 256,
 };
@@ -158,7 +169,8 @@ export function gemm(g: Gemm): void {
   const maxDim = gpu.device.limits.maxComputeWorkgroupsPerDimension;
   const { types, biasBuf } = epilogue(g);
   const hasBias = g.bias ? 1 : 0;
-  if (g.M <= tuning.rows.maxM && g.batch === 1 && g.transB && !g.transA && gemvFits(g.a, [g.b])) {
+  const rowsOk = g.M === 1 || (g.M >= tuning.rows.minM && g.M <= tuning.rows.maxM);
+  if (rowsOk && g.batch === 1 && g.transB && !g.transA && gemvFits(g.a, [g.b])) {
     gemvMulti(g.a, [g.b], g.out, { alpha: g.alpha, beta: g.beta, biases: g.bias ? [g.bias] : null });
     return;
   }
@@ -323,7 +335,12 @@ function multiSpec(
     entry,
     // TB is unused by these entries; f32 keeps the module free of f16 (the weights are read as u32).
     types: { TA: "f32" as DType, TB: "f32" as DType, TW: (w16 ? "u32" : "f32") as DType, TBIAS: biasType },
-    overrides: { W16: w16 ? 1 : 0, WG: wg, LANES: lanes, ...(R > 1 ? { R } : {}) },
+    overrides: {
+      W16: w16 ? 1 : 0,
+      WG: wg,
+      LANES: lanes,
+      ...(R > 1 ? { R, UNROLL2: tuning.rows.unroll2 ? 1 : 0 } : {}),
+    },
   };
 }
 
