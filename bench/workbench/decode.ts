@@ -86,18 +86,15 @@ const wt: DType = gpu.info.f16 ? "f16" : "f32";
 const oneRow: [string, Partial<MatmulTuning>][] = [["n4 default", {}]];
 // Several rows: the old kernel (rows path off: gemv_t, one weight read per 4 rows) and gemv_rows plans.
 const rowsOf = (R: number, WG: number, LANES: number, minGroups = 256, unroll2 = true) => ({
-  rows: { maxM: 16, R, WG, LANES, minGroups, unroll2 },
+  rows: { maxM: 16, minM: 2, R, WG, LANES, minGroups, unroll2 },
 });
-// Call 1 (H200), 16×14336×4096: gemv_t 0.182 ms, rows R8 L16 (one trip per iteration) 0.231, R4 L16 0.158.
+// H200 call 1, 16×14336×4096: gemv_t 0.182 ms, rows R8 L16 (one trip per iteration) 0.231, R4 L16 0.158;
+// call 2 (two trips): R8 L32 0.142 / 0.116 / 0.039 (16×4096×14336, 16×4096×4096), R8 L16 0.138 / 0.196 /
+// 0.044, R2 L32 0.159 / 0.168 / 0.059; at 4 rows gemv_t won (0.055 vs 0.059–0.079).
 const manyRows: [string, Partial<MatmulTuning>][] = [
   ["old gemv_t", { rows: { ...defaults.rows, maxM: 1 } }],
-  ["rows default", {}],
-  ["rows R8 L16 1trip", rowsOf(8, 256, 16, 256, false)],
-  ["rows R4 L16", rowsOf(4, 256, 16)],
-  ["rows R4 L32", rowsOf(4, 256, 32)],
-  ["rows R8 L32", rowsOf(8, 256, 32)],
+  ["default", {}],
   ["rows R4 WG128 L16 mg512", rowsOf(4, 128, 16, 512)],
-  ["rows R2 L32", rowsOf(2, 256, 32)],
 ];
 
 /** GPU ms per run: (timestamp queries around `iters` runs in one pass, wall-clock after recording). */

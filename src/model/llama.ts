@@ -276,7 +276,7 @@ export class LlamaModel {
    * One decode step: tokens i32 [B, 1] at `state` positions, k/v appended to `caches` → logits [B, V].
    * Not recorded for autograd (inference only). `fused: false` takes the plain op-by-op path (17
    * launches per layer; kept for comparison and benches); the default fuses where it can (9 per layer
-   * for one sequence without adapters): see #decodeLayer.
+   * without adapters, any batch): see #decodeLayer.
    *
    * @example
    * const logits = model.decodeStep(tokens, state, caches); // then sample on the GPU, advance state
@@ -313,10 +313,10 @@ export class LlamaModel {
   }
 
   /**
-   * One decoder layer of a decode step. Launches for one sequence without adapters (9): norm, q|k|v
-   * GEMV (three weights, one launch), RoPE + cache write, attention (2), o-proj + residual, norm,
-   * gate|up GEMV + SwiGLU, down-proj + residual. With adapters or several sequences (a GEMV per row
-   * would re-read the weights) the projections run one by one.
+   * One decoder layer of a decode step. Launches without adapters (9): norm, q|k|v GEMV (three
+   * weights, one launch), RoPE + cache write, attention (2, or 1 when one split fills the GPU), o-proj
+   * + residual, norm, gate|up GEMV + SwiGLU, down-proj + residual. Up to 16 sequences the GEMVs read
+   * each weight once for all rows (gemv_rows). With adapters the projections run one by one.
    */
   #decodeLayer(
     l: LlamaLayer,
@@ -327,10 +327,9 @@ export class LlamaModel {
     const c = this.config;
     const B = s.x.shape[0];
     const h = this.#norm(s, l.inputNorm);
-    const one = B === 1;
     const qkvW = [l.q.weight, l.k.weight, l.v.weight];
     let q: Tensor;
-    if (one && !l.q.lora && !l.k.lora && !l.v.lora && c.headDim % 8 === 0 && canFuseLinears(h, qkvW)) {
+    if (!l.q.lora && !l.k.lora && !l.v.lora && c.headDim % 8 === 0 && canFuseLinears(h, qkvW)) {
       const bias = l.q.bias && l.k.bias && l.v.bias ? [l.q.bias, l.k.bias, l.v.bias] : null;
       if (!bias && (l.q.bias || l.k.bias || l.v.bias)) {
         throw new Error("decodeStep: q/k/v biases must come together");
@@ -347,7 +346,7 @@ export class LlamaModel {
     const m = this.#norm(s, l.postNorm);
     let a: Tensor;
     if (
-      one && !l.gate.lora && !l.up.lora && !!l.gate.bias === !!l.up.bias &&
+      !l.gate.lora && !l.up.lora && !!l.gate.bias === !!l.up.bias &&
       canFuseGateUp(m, l.gate.weight, l.up.weight)
     ) {
       a = gateUpSwiglu(m, l.gate.weight, l.up.weight, l.gate.bias ? [l.gate.bias, l.up.bias!] : null);
