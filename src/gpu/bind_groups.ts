@@ -7,7 +7,7 @@
  */
 import type { Binding, Pipe } from "./gpu.ts";
 
-const MAX_ENTRIES = 8192;
+const MAX_ENTRIES = 16384;
 
 export class BindGroupCache {
   #device: GPUDevice;

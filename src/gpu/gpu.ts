@@ -65,6 +65,8 @@ export class Gpu {
   #arena: GPUBuffer;
   #arenaHost = new Uint32Array(UNIFORM_ARENA_BYTES / 4);
   #arenaUsed = 0;
+  /** Arena offset of each distinct uniform block staged since the last submit. */
+  #arenaSlots = new Map<string, number>();
   #uniformAlign: number;
   #maxGroups: number;
   #lastKernel = "(none)";
@@ -263,15 +265,23 @@ export class Gpu {
   }
 
   #stageUniforms(u: Uniforms): { buffer: GPUBuffer; offset: number; size: number } {
+    // Identical blocks share one slot until the next submit. Then a bind group (keyed by the slot)
+    // repeats whenever a kernel sees the same buffers and the same uniforms, as in every step of a
+    // decode chunk recorded into one submit; fresh slots per dispatch would make every key new.
     const size = u.byteLength;
+    const words = u.words;
+    const key = words.join();
+    const hit = this.#arenaSlots.get(key);
+    if (hit !== undefined) return { buffer: this.#arena, offset: hit, size };
     let offset = Math.ceil(this.#arenaUsed / this.#uniformAlign) * this.#uniformAlign;
     if (offset + size > UNIFORM_ARENA_BYTES) {
       this.flush();
       offset = 0;
     }
-    const words = u.words, host = this.#arenaHost, at = offset / 4;
+    const host = this.#arenaHost, at = offset / 4;
     for (let i = 0; i < size / 4; i++) host[at + i] = i < words.length ? words[i] : 0;
     this.#arenaUsed = offset + size;
+    this.#arenaSlots.set(key, offset);
     return { buffer: this.#arena, offset, size };
   }
 
@@ -296,6 +306,7 @@ export class Gpu {
       // (typed-array offset and size count elements: u32 words)
       this.device.queue.writeBuffer(this.#arena, 0, this.#arenaHost, 0, Math.ceil(this.#arenaUsed / 4));
       this.#arenaUsed = 0;
+      this.#arenaSlots.clear();
     }
     this.device.queue.submit([encoder.finish()]);
     this.pool.collect();
