@@ -147,18 +147,20 @@ export class LocalEngine implements Engine {
         n = Math.min(chunk, req.maxNewTokens - step);
         chunk = Math.min(K, 2 * chunk);
         const first = step;
-        noGrad(() =>
-          tidy(() => {
-            for (let j = 0; j < n; j++) {
+        noGrad(() => {
+          for (let j = 0; j < n; j++) {
+            // One scope per step, so every step records on the same pooled buffers and hits the
+            // bind-group cache (see SlotBatch.decode).
+            tidy(() => {
               const logits = model.decodeStep(buf.tokens, state, caches);
               advance(state);
               sampleTokens(logits, buf, j, first + j, s);
-              // Submit each step as soon as it is recorded: the GPU runs step j while the host records
-              // step j + 1 (no wait; the chunk's one readback below waits for all of them).
-              if (req.submit !== "chunk") gpu.flush();
-            }
-          })
-        );
+            });
+            // Submit each step as soon as it is recorded: the GPU runs step j while the host records
+            // step j + 1 (no wait; the chunk's one readback below waits for all of them).
+            if (req.submit !== "chunk") gpu.flush();
+          }
+        });
       }
       stats.decodeMs = performance.now() - t0 - stats.timeToFirstTokenMs;
       stats.decodeTokens = rows.reduce((a, r) => a + Math.max(0, r.tokenIds.length - 1), 0);
