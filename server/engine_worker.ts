@@ -41,11 +41,17 @@ const api = {
     }
     return await server.info();
   },
-  /** Releases the device before the Worker is terminated (terminating with a live device can crash). */
-  shutdown() {
-    device?.destroy();
+  /**
+   * Releases the device before the Worker is terminated (terminating with a live device can crash):
+   * waits for submitted work first, then destroys it.
+   */
+  async shutdown() {
+    const d = device;
     device = null;
     server = null;
+    if (!d) return;
+    await d.sync().catch(() => {});
+    d.destroy();
   },
   info: () => ready().info(),
   stats: () => ready().stats(),

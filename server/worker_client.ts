@@ -51,9 +51,10 @@ export async function startWorkerBackend(init: WorkerInit): Promise<WorkerBacken
       submit: (req: ServeRequest, onEvent: (e: ServeEvent) => void) =>
         api.submit(req, Comlink.proxy(onEvent)),
       close: async () => {
-        // The device is released inside the Worker first; a wedged Worker is terminated anyway.
+        // The device is released inside the Worker first; a wedged Worker is terminated anyway. The
+        // grace period is generous: terminating mid-destroy crashed the process on the H200 (7B model).
         let t: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([api.shutdown().catch(() => {}), new Promise((r) => (t = setTimeout(r, 2000)))]);
+        await Promise.race([api.shutdown().catch(() => {}), new Promise((r) => (t = setTimeout(r, 20_000)))]);
         clearTimeout(t);
         api[Comlink.releaseProxy]();
         worker.terminate();
