@@ -58,6 +58,11 @@ export async function startWorkerBackend(init: WorkerInit): Promise<WorkerBacken
         clearTimeout(t);
         api[Comlink.releaseProxy]();
         worker.terminate();
+        // terminate() returns before the Worker's thread has dropped its WebGPU instance. A process
+        // that exits meanwhile races NVIDIA's Vulkan driver teardown (gfx-rs/wgpu#8365: segfaults at
+        // exit when one thread drops a device while another exits); the 7B serve bench crashed that way
+        // on the H200 after printing its figures. Give the thread a moment to finish.
+        await new Promise((r) => setTimeout(r, 1000));
       },
     };
   } catch (e) {
