@@ -24,6 +24,8 @@ export class KvCache {
   readonly maxT: number;
   readonly headDim: number;
   readonly dtype: DType;
+  /** u32 split counters of the one-launch kernel (zero between launches), grown on demand. */
+  #counters: Tensor | null = null;
 
   constructor(gpu: Gpu, batch: number, kvHeads: number, maxT: number, headDim: number, dtype: DType) {
     if (dtype !== "f32" && dtype !== "f16") throw new Error(`KvCache: dtype ${dtype} (want f32 or f16)`);
@@ -39,9 +41,19 @@ export class KvCache {
     this.v = Tensor.zeros(gpu, shape, dtype, { persistent: true });
   }
 
+  /** At least n zeroed u32 counters for attention_decode_one.wgsl (it leaves them zero). */
+  counters(n: number): Tensor {
+    if (!this.#counters || this.#counters.size < n) {
+      this.#counters?.dispose();
+      this.#counters = Tensor.zeros(this.k.gpu, [n], "u32", { persistent: true });
+    }
+    return this.#counters;
+  }
+
   dispose(): void {
     this.k.dispose();
     this.v.dispose();
+    this.#counters?.dispose();
   }
 }
 
@@ -90,7 +102,11 @@ export function kvCacheWrite(cache: KvCache, k: Tensor, v: Tensor, positions: Te
 }
 
 /**
- * Decode attention's kernel and split plan. "flash" (default): splits cut the real length on the GPU,
+ * Decode attention's kernel and split plan. "flash1" (default): kernels/attention_decode_one.wgsl, one
+ * launch (fixed-size splits, the last split to finish merges), f16 K/V read 8 halves per load; it
+ * runs splits of `per` keys: the smallest multiple of its block with ≤ 64 splits of maxT and at least
+ * minKeys keys (f16 caches with D % 8 ≠ 0 take "flash").
+ * "flash": splits cut the real length on the GPU,
  * K/V loaded as whole blocks through workgroup memory, a merge launch unless one split suffices.
  * "split128": the previous kernel (≤ 128 keys per split, splits fixed from maxT), for the workbench.
  * flash runs about targetGroups workgroups (B · H/GW · nsplit) with at least minKeys keys per split.
@@ -98,12 +114,12 @@ export function kvCacheWrite(cache: KvCache, k: Tensor, v: Tensor, positions: Te
  * cache) and 56.1 µs (Mistral-7B); "partial" (removed) 142 and 109 µs.
  */
 export const decodeAttentionTuning: {
-  entry: "flash" | "split128";
+  entry: "flash1" | "flash" | "split128";
   targetGroups: number;
   minKeys: number;
   /** Workbench diagnosis only: flash's MODE override (1: no compute, 2: no K/V loads). */
   diagMode: number;
-} = { entry: "flash", targetGroups: 1024, minKeys: 16, diagMode: 0 };
+} = { entry: "flash1", targetGroups: 1024, minKeys: 16, diagMode: 0 };
 
 /** Splits per (sequence, head group): flash aims at targetGroups workgroups, ≤ 1024 (merge's limit). */
 function planSplits(maxT: number, groups: number): { split: number; nsplit: number } {
@@ -145,11 +161,14 @@ export function attentionDecode(
   const G = H / cache.kvHeads;
   let gw = Math.min(8, G);
   while (G % gw !== 0) gw--;
-  const { split, nsplit } = planSplits(cache.maxT, B * (H / gw));
   const scale2 = (opts.scale ?? 1 / Math.sqrt(D)) * LOG2E;
+  if (decodeAttentionTuning.entry === "flash1" && (cache.dtype === "f32" || D % 8 === 0)) {
+    return attentionDecodeOne(q, cache, lengths, gw, scale2, opts.window ?? 0);
+  }
+  const { split, nsplit } = planSplits(cache.maxT, B * (H / gw));
   const u = decodeUniforms(cache, { H, window: opts.window, scale2, split, nsplit });
   const out = Tensor.empty(gpu, q.shape, "f32");
-  const flash = decodeAttentionTuning.entry === "flash";
+  const flash = decodeAttentionTuning.entry !== "split128";
   const direct = flash && nsplit === 1; // flash writes out itself
   // With one split flash never touches part and ml (small then: [B, H, 1, …]).
   const part = Tensor.empty(gpu, [B, H, nsplit, D], "f32");
@@ -188,6 +207,52 @@ export function attentionDecode(
     ], u);
     gpu.dispatch(spec("combine", { D }), { 8: part.buffer, 9: ml.buffer, 10: out.buffer }, [H, B], u);
   }
+  part.dispose();
+  ml.dispose();
+  return out;
+}
+
+/** attentionDecode through kernels/attention_decode_one.wgsl: one launch, grid [nsplit, H / gw, B]. */
+function attentionDecodeOne(
+  q: Tensor,
+  cache: KvCache,
+  lengths: Tensor,
+  gw: number,
+  scale2: number,
+  window: number,
+): Tensor {
+  const [B, , H, D] = q.shape;
+  const gpu = q.gpu;
+  const f16 = cache.dtype === "f16";
+  const KB = Math.floor(512 / (D / 4)); // the kernel's keys per block
+  const want = Math.max(decodeAttentionTuning.minKeys, Math.ceil(cache.maxT / 64), 1);
+  const per = KB * Math.ceil(want / KB);
+  const nsplit = Math.ceil(cache.maxT / per); // ≤ 64: the merge keeps (m, l) of 64 splits per head
+  const out = Tensor.empty(gpu, q.shape, "f32");
+  const part = Tensor.empty(gpu, [B, H, nsplit, D], "f32");
+  const ml = Tensor.empty(gpu, [B, H, nsplit, 2], "f32");
+  const u = new Uniforms().u32(B).u32(H).u32(cache.kvHeads).u32(cache.maxT).u32(window).f32(scale2).u32(per)
+    .u32(nsplit);
+  gpu.dispatch(
+    {
+      file: "attention_decode_one",
+      entry: "flash1",
+      types: { KW: f16 ? "u32" : "f32" },
+      overrides: { D, GW: gw, F16: f16 ? 1 : 0 },
+    },
+    {
+      1: q.buffer,
+      2: cache.k.buffer,
+      3: cache.v.buffer,
+      4: lengths.buffer,
+      5: part.buffer,
+      6: ml.buffer,
+      7: out.buffer,
+      8: cache.counters(B * (H / gw)).buffer,
+    },
+    [nsplit, H / gw, B],
+    u,
+  );
   part.dispose();
   ml.dispose();
   return out;

@@ -37,14 +37,43 @@ const DECODE_CASES: DecodeCase[] = [
   { B: 3, H: 4, Hkv: 2, D: 64, maxT: 140, lengths: [140, 33, 1], tuning: { targetGroups: 1 } },
   { B: 2, H: 6, Hkv: 3, D: 16, maxT: 40, lengths: [40, 9], tuning: { minKeys: 1, targetGroups: 4096 } },
   { B: 3, H: 4, Hkv: 2, D: 64, maxT: 300, lengths: [300, 1, 200], window: 50, tuning: { entry: "split128" } },
+  // flash1 only: 2 blocks per split (maxT / 64 > KB), a window starting past a split's first block,
+  // 4 blocks per split (minKeys), Qwen's shape at ~1100 keys with 7 heads per workgroup.
+  {
+    B: 3,
+    H: 4,
+    Hkv: 2,
+    D: 64,
+    maxT: 2200,
+    lengths: [2200, 97, 1500],
+    window: 100,
+    tuning: { entry: "flash1" },
+  },
+  {
+    B: 2,
+    H: 8,
+    Hkv: 2,
+    D: 32,
+    maxT: 300,
+    lengths: [300, 170],
+    window: 150,
+    tuning: { entry: "flash1", minKeys: 200 },
+  },
+  { B: 1, H: 14, Hkv: 2, D: 64, maxT: 1152, lengths: [1100], tuning: { entry: "flash1" } },
 ];
 
-Deno.test("attentionDecode (flash + merge) matches the reference: GQA/MQA, lengths, windows, split plans", async () => {
+Deno.test("attentionDecode (flash1; flash + merge) matches the reference: GQA/MQA, lengths, windows, split plans", async () => {
   const gpu = await testGpu();
   const rng = new Rng(33);
   const saved = { ...decodeAttentionTuning };
+  // Cases without an entry run through both the one-launch kernel and flash + merge.
+  const runs = DECODE_CASES.flatMap((c) =>
+    c.tuning?.entry
+      ? [c]
+      : (["flash1", "flash"] as const).map((entry) => ({ ...c, tuning: { ...c.tuning, entry } }))
+  );
   try {
-    for (const c of DECODE_CASES) {
+    for (const c of runs) {
       for (const dtype of storageTypes(gpu) as ("f32" | "f16")[]) {
         Object.assign(decodeAttentionTuning, saved, c.tuning ?? {});
         await tidy(async () => {
@@ -56,16 +85,15 @@ Deno.test("attentionDecode (flash + merge) matches the reference: GQA/MQA, lengt
           const q = randomData(rng, B * H * D, "f32", -3, 3); // larger scores: a sharper softmax
           poisonPool(gpu, [B, 1, H, D]);
           const win = c.window ? { window: c.window } : {};
-          const out = attentionDecode(
-            Tensor.from(gpu, q, [B, 1, H, D]),
-            cache,
-            Tensor.from(gpu, c.lengths, [B], "u32"),
-            win,
-          );
+          const qt = Tensor.from(gpu, q, [B, 1, H, D]), lens = Tensor.from(gpu, c.lengths, [B], "u32");
+          // Twice in one submit: flash1's split counters must be back at zero for the second launch.
+          const out = attentionDecode(qt, cache, lens, win);
+          const again = attentionDecode(qt, cache, lens, win);
           const want = attentionDecodeRef(q, kc, vc, c.lengths, { B, H, Hkv, D, maxT }, win);
           const what = `decode ${dtype} B${B} H${H}/${Hkv} D${D} len ${c.lengths} window ${c.window ?? 0} ` +
             JSON.stringify(c.tuning ?? {});
           assertClose(await out.read(), want, tolFor("f32"), what);
+          assertClose(await again.read(), want, tolFor("f32"), `${what} (second launch)`);
           cache.dispose();
         });
       }
