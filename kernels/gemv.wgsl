@@ -27,6 +27,12 @@
 //   (any buffer when hasBias = 0). Unused weight/bias slots may repeat another buffer.
 // Workgroup WG (≤ 256) = WG / LANES groups; grid (ceil(N / (4·WG / LANES)), 1, M). Needs K % 8 == 0
 // (W16) or K % 4 == 0.
+// NORM (override; decode's RMSNorm folded into the GEMV that consumes it): row m of A is the residual
+// stream x, and the product uses y = nw ⊙ (x · rinv), rinv = 1 / sqrt(Σ x² / K + eps), exactly as
+// kernels/rmsnorm.wgsl computes it (f32, normalise first, then the weight). Each workgroup reduces
+// Σ x² itself (x is K floats, read from L2) and stages y in workgroup memory xa (XN = K / 4 vec4s),
+// so the separate rmsNorm launch disappears. Binding 10 nw: array<u32> read, the norm weight as raw
+// words ([K] f16 when NW16, 2 per word; else f32). Uniform field eps.
 // gemv_rows / gemv_rows_swiglu (decode of several sequences): the same products for R rows of A per
 // workgroup (override R ≤ 8), so each weight unit a lane loads feeds 4 columns × R rows; the R rows'
 // A values come from global memory (L1-resident: every group of the workgroup walks the same k).
@@ -164,6 +170,7 @@ struct Multi {
   beta: f32,
   hasBias: u32,
   M: u32, // rows of A (gemv_rows*)
+  eps: f32, // RMSNorm epsilon (NORM)
 }
 
 override W16: bool = true;
@@ -175,6 +182,44 @@ override WG: u32 = 256u;
 @group(0) @binding(7) var<storage, read> W2: array<vec4<TW>>;
 @group(0) @binding(8) var<storage, read> bias1: array<TBIAS>;
 @group(0) @binding(9) var<storage, read> bias2: array<TBIAS>;
+@group(0) @binding(10) var<storage, read> nw: array<u32>;
+
+override NORM: bool = false;
+override NW16: bool = false;
+override XN: u32 = 1u; // vec4s of xa: K / 4 with NORM
+
+var<workgroup> xa: array<vec4<f32>, XN>; // NORM: the normalised row of A
+
+// vec4 c of the RMSNorm weight as f32.
+fn nweight(c: u32) -> vec4<f32> {
+  if (NW16) { return vec4<f32>(unpack2x16float(nw[2u * c]), unpack2x16float(nw[2u * c + 1u])); }
+  return bitcast<vec4<f32>>(vec4<u32>(nw[4u * c], nw[4u * c + 1u], nw[4u * c + 2u], nw[4u * c + 3u]));
+}
+
+// NORM prologue (all WG invocations): xa = nw ⊙ (A[m] · rinv) as rmsnorm.wgsl's forward4.
+fn stage_norm(tid: u32, m: u32) {
+  let K4 = mp.K / 4u;
+  var ss = 0.0;
+  for (var c = tid; c < K4; c += WG) {
+    let v = vec4<f32>(A[m * K4 + c]);
+    ss += dot(v, v);
+  }
+  red[tid] = vec4<f32>(ss, 0.0, 0.0, 0.0);
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s /= 2u) {
+    if (tid < s) { red[tid].x += red[tid + s].x; }
+    workgroupBarrier();
+  }
+  let r = inverseSqrt(red[0].x / f32(mp.K) + mp.eps);
+  for (var c = tid; c < K4; c += WG) { xa[c] = nweight(c) * (vec4<f32>(A[m * K4 + c]) * r); }
+  workgroupBarrier(); // xa complete; every thread has read red[0] before lane_sum reuses red
+}
+
+// vec4 i of row m of A (a = m · K / 4), or of the staged normalised row.
+fn aload(a: u32, i: u32) -> vec4<f32> {
+  if (NORM) { return xa[i]; }
+  return vec4<f32>(A[a + i]);
+}
 
 // Σ over one 16-byte weight unit: a0 (and a1 for f16) are the matching A values.
 fn wdot(a0: vec4<f32>, a1: vec4<f32>, bits: vec4<u32>) -> f32 {
@@ -213,16 +258,16 @@ fn dot4(mat: u32, m: u32, r: u32, last: u32, lane: u32) -> vec4<f32> {
     let c1 = wload(mat, w.y + k1);
     let c2 = wload(mat, w.z + k1);
     let c3 = wload(mat, w.w + k1);
-    let a0 = vec4<f32>(A[a + au * k]);
-    let a1 = select(vec4<f32>(0.0), vec4<f32>(A[a + au * k + 1u]), W16);
-    let e0 = vec4<f32>(A[a + au * k1]);
-    let e1 = select(vec4<f32>(0.0), vec4<f32>(A[a + au * k1 + 1u]), W16);
+    let a0 = aload(a, au * k);
+    let a1 = select(vec4<f32>(0.0), aload(a, au * k + 1u), W16);
+    let e0 = aload(a, au * k1);
+    let e1 = select(vec4<f32>(0.0), aload(a, au * k1 + 1u), W16);
     acc += vec4<f32>(wdot(a0, a1, b0), wdot(a0, a1, b1), wdot(a0, a1, b2), wdot(a0, a1, b3));
     acc += vec4<f32>(wdot(e0, e1, c0), wdot(e0, e1, c1), wdot(e0, e1, c2), wdot(e0, e1, c3));
   }
   if (k < KU) {
-    let a0 = vec4<f32>(A[a + au * k]);
-    let a1 = select(vec4<f32>(0.0), vec4<f32>(A[a + au * k + 1u]), W16);
+    let a0 = aload(a, au * k);
+    let a1 = select(vec4<f32>(0.0), aload(a, au * k + 1u), W16);
     acc += vec4<f32>(
       wdot(a0, a1, wload(mat, w.x + k)),
       wdot(a0, a1, wload(mat, w.y + k)),
@@ -258,6 +303,7 @@ fn gemv_n4(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg:
   let lane = tid % LANES;
   let n0 = (wg.x * (WG / LANES) + group) * 4u;
   let m = wg.z;
+  if (NORM) { stage_norm(tid, m); }
   // Which matrix the group's 4 columns come from (uniform per group) and their first row in it.
   var mat = 2u;
   var r = n0 - mp.N0 - mp.N1;
@@ -294,6 +340,7 @@ fn gemv_swiglu(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
   let lane = tid % LANES;
   let n0 = (wg.x * (WG / LANES) + group) * 4u;
   let m = wg.z;
+  if (NORM) { stage_norm(tid, m); }
   var g = vec4<f32>(0.0);
   var u = vec4<f32>(0.0);
   if (n0 < mp.N) {

@@ -275,8 +275,8 @@ export class LlamaModel {
   /**
    * One decode step: tokens i32 [B, 1] at `state` positions, k/v appended to `caches` → logits [B, V].
    * Not recorded for autograd (inference only). `fused: false` takes the plain op-by-op path (17
-   * launches per layer; kept for comparison and benches); the default fuses where it can (9 per layer
-   * without adapters, any batch): see #decodeLayer.
+   * launches per layer; kept for comparison and benches); the default fuses where it can (6 per layer
+   * without adapters at batch 1, 8 for more sequences): see #decodeLayer.
    *
    * @example
    * const logits = model.decodeStep(tokens, state, caches); // then sample on the GPU, advance state
@@ -313,10 +313,12 @@ export class LlamaModel {
   }
 
   /**
-   * One decoder layer of a decode step. Launches without adapters (9): norm, q|k|v GEMV (three
-   * weights, one launch), RoPE + cache write, attention (2, or 1 when one split fills the GPU), o-proj
-   * + residual, norm, gate|up GEMV + SwiGLU, down-proj + residual. Up to 16 sequences the GEMVs read
-   * each weight once for all rows (gemv_rows). With adapters the projections run one by one.
+   * One decoder layer of a decode step. Launches without adapters, one sequence (6): input norm +
+   * q|k|v GEMV (three weights, one launch; the GEMV normalises its row itself), RoPE + cache write,
+   * attention (one launch: attention_decode_one.wgsl), o-proj + residual, post norm + gate|up GEMV +
+   * SwiGLU, down-proj + residual. Several sequences (8): the norms run as their own launches and up
+   * to 16 sequences the GEMVs read each weight once for all rows (gemv_rows). With adapters the
+   * projections run one by one.
    */
   #decodeLayer(
     l: LlamaLayer,
@@ -326,31 +328,39 @@ export class LlamaModel {
   ): void {
     const c = this.config;
     const B = s.x.shape[0];
-    const h = this.#norm(s, l.inputNorm);
     const qkvW = [l.q.weight, l.k.weight, l.v.weight];
     let q: Tensor;
-    if (!l.q.lora && !l.k.lora && !l.v.lora && c.headDim % 8 === 0 && canFuseLinears(h, qkvW)) {
+    if (!l.q.lora && !l.k.lora && !l.v.lora && c.headDim % 8 === 0 && canFuseLinears(s.x, qkvW)) {
       const bias = l.q.bias && l.k.bias && l.v.bias ? [l.q.bias, l.k.bias, l.v.bias] : null;
       if (!bias && (l.q.bias || l.k.bias || l.v.bias)) {
         throw new Error("decodeStep: q/k/v biases must come together");
       }
-      const qkv = fusedLinear(h, qkvW, bias);
+      // The input norm folds into the GEMV unless a LoRA residual add is still pending.
+      const qkv = s.pending
+        ? fusedLinear(this.#norm(s, l.inputNorm), qkvW, bias)
+        : fusedLinear(s.x, qkvW, bias, { weight: l.inputNorm, eps: c.rmsNormEps });
       q = ropeKvWrite(qkv, c.numHeads, cache, st.positions, st.rows, this.invFreq);
     } else {
+      const h = this.#norm(s, l.inputNorm);
       q = rope(l.q.forward(h).reshape([B, 1, c.numHeads, c.headDim]), st.positions, this.invFreq);
       const k = rope(l.k.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]), st.positions, this.invFreq);
       kvCacheWrite(cache, k, l.v.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]), st.rows);
     }
     const o = attentionDecode(q, cache, st.lengths, this.#attnOpts());
     this.#residual(s, l.o, o.reshape([B, c.numHeads * c.headDim]));
-    const m = this.#norm(s, l.postNorm);
     let a: Tensor;
     if (
       !l.gate.lora && !l.up.lora && !!l.gate.bias === !!l.up.bias &&
-      canFuseGateUp(m, l.gate.weight, l.up.weight)
+      canFuseGateUp(s.x, l.gate.weight, l.up.weight)
     ) {
-      a = gateUpSwiglu(m, l.gate.weight, l.up.weight, l.gate.bias ? [l.gate.bias, l.up.bias!] : null);
-    } else a = swiglu(l.gate.forward(m), l.up.forward(m));
+      const bias: [Tensor, Tensor] | null = l.gate.bias ? [l.gate.bias, l.up.bias!] : null;
+      a = s.pending
+        ? gateUpSwiglu(this.#norm(s, l.postNorm), l.gate.weight, l.up.weight, bias)
+        : gateUpSwiglu(s.x, l.gate.weight, l.up.weight, bias, { weight: l.postNorm, eps: c.rmsNormEps });
+    } else {
+      const m = this.#norm(s, l.postNorm);
+      a = swiglu(l.gate.forward(m), l.up.forward(m));
+    }
     this.#residual(s, l.down, a);
   }
 

@@ -8,9 +8,28 @@
  */
 import { Tensor } from "../tensor/mod.ts";
 import { record } from "../autograd/mod.ts";
-import { colsum, gemm, gemvFits, gemvMulti, gemvSwiglu } from "./matmul_kernels.ts";
+import {
+  colsum,
+  gemm,
+  gemvFits,
+  gemvMulti,
+  type GemvNorm,
+  gemvNormFits,
+  gemvSwiglu,
+} from "./matmul_kernels.ts";
+import { rmsNorm } from "./rmsnorm.ts";
 
-export { lastMatmulPath, type MatmulTuning, setMatmulTuning } from "./matmul_kernels.ts";
+export { type GemvNorm, lastMatmulPath, type MatmulTuning, setMatmulTuning } from "./matmul_kernels.ts";
+
+/**
+ * x and the norm the fused op folds in: for one row the GEMV normalises itself (no rmsNorm launch),
+ * otherwise rmsNorm runs first and the GEMV reads its output.
+ */
+function normed(x: Tensor, norm: GemvNorm | null): { x: Tensor; norm: GemvNorm | null; tmp: Tensor | null } {
+  if (!norm || gemvNormFits(x, norm)) return { x, norm, tmp: null };
+  const y = rmsNorm(x, norm.weight, norm.eps);
+  return { x: y, norm: null, tmp: y };
+}
 
 /**
  * Whether fusedLinear / gateUpSwiglu accept x [..., K] f32 with these [Ni, K] weights (one weight
@@ -28,12 +47,20 @@ export function canFuseGateUp(x: Tensor, gate: Tensor, up: Tensor): boolean {
 /**
  * Several nn.Linear products of one input side by side, one launch (decode's q/k/v): x [..., K] f32,
  * weights [Ni, K] (1 to 3, f16 or f32), biases one per weight or null → [..., ΣNi] f32, columns in
- * weight order. Reads each weight once per row of x (meant for one row). Not recorded for autograd.
+ * weight order. Reads each weight once per row of x (meant for one row). With `norm` the product
+ * reads rmsNorm(x, norm.weight, norm.eps) instead of x (folded into the GEMV for one row, so decode
+ * needs no norm launch). Not recorded for autograd.
  *
  * @example
  * if (canFuseLinears(h, [wq, wk, wv])) qkv = fusedLinear(h, [wq, wk, wv], [bq, bk, bv]); // Qwen2
+ * const qkv2 = fusedLinear(x, [wq, wk, wv], null, { weight: inputNorm, eps: 1e-6 }); // norm folded in
  */
-export function fusedLinear(x: Tensor, weights: Tensor[], biases: Tensor[] | null = null): Tensor {
+export function fusedLinear(
+  x: Tensor,
+  weights: Tensor[],
+  biases: Tensor[] | null = null,
+  norm: GemvNorm | null = null,
+): Tensor {
   if (!gemvFits(x, weights)) {
     throw new Error(
       `fusedLinear: x [${x.shape}] ${x.dtype} and weights ${weights.map((w) => `[${w.shape}] ${w.dtype}`)} ` +
@@ -42,13 +69,16 @@ export function fusedLinear(x: Tensor, weights: Tensor[], biases: Tensor[] | nul
   }
   const N = weights.reduce((a, w) => a + w.shape[0], 0);
   const out = Tensor.empty(x.gpu, [...x.shape.slice(0, -1), N], "f32");
-  gemvMulti(x, weights, out, { biases });
+  const n = normed(x, norm);
+  gemvMulti(n.x, weights, out, { biases, norm: n.norm });
+  n.tmp?.dispose();
   return out;
 }
 
 /**
  * The Llama MLP's first half in one launch: silu(x·gateᵀ + bg) ⊙ (x·upᵀ + bu), x [..., K] f32, gate and
- * up [F, K] → [..., F] f32. Reads the weights once per row of x (decode). Not recorded for autograd.
+ * up [F, K] → [..., F] f32. Reads the weights once per row of x (decode). `norm` as fusedLinear's.
+ * Not recorded for autograd.
  *
  * @example
  * const a = gateUpSwiglu(h, gateProj.weight, upProj.weight); // then down_proj
@@ -58,6 +88,7 @@ export function gateUpSwiglu(
   gate: Tensor,
   up: Tensor,
   biases: [Tensor, Tensor] | null = null,
+  norm: GemvNorm | null = null,
 ): Tensor {
   if (!canFuseGateUp(x, gate, up)) {
     throw new Error(
@@ -65,7 +96,9 @@ export function gateUpSwiglu(
     );
   }
   const out = Tensor.empty(x.gpu, [...x.shape.slice(0, -1), gate.shape[0]], "f32");
-  gemvSwiglu(x, gate, up, out, biases);
+  const n = normed(x, norm);
+  gemvSwiglu(n.x, gate, up, out, biases, n.norm);
+  n.tmp?.dispose();
   return out;
 }
 

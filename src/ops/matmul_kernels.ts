@@ -328,8 +328,13 @@ function multiSpec(
   wg: number,
   lanes = tuning.n4!.LANES,
   R = 1,
+  norm: GemvNorm | null = null,
+  K = 0,
 ) {
   const w16 = ws[0].dtype === "f16";
+  const n: Record<string, number> = norm
+    ? { NORM: 1, NW16: norm.weight.dtype === "f16" ? 1 : 0, XN: K / 4 }
+    : {};
   return {
     file: "gemv",
     entry,
@@ -340,6 +345,7 @@ function multiSpec(
       WG: wg,
       LANES: lanes,
       ...(R > 1 ? { R, UNROLL2: tuning.rows.unroll2 ? 1 : 0 } : {}),
+      ...n,
     },
   };
 }
@@ -353,8 +359,27 @@ function multiUniforms(
   beta: number,
   bias: boolean,
   M = 1,
+  eps = 0,
 ) {
-  return new Uniforms().u32(N).u32(K).u32(N0).u32(N1).f32(alpha).f32(beta).u32(bias ? 1 : 0).u32(M);
+  return new Uniforms().u32(N).u32(K).u32(N0).u32(N1).f32(alpha).f32(beta).u32(bias ? 1 : 0).u32(M).f32(eps);
+}
+
+/** An RMSNorm folded into a one-row GEMV: the product reads weight ⊙ x / sqrt(mean(x²) + eps). */
+export interface GemvNorm {
+  /** [K] f32 or f16. */
+  weight: Tensor;
+  eps: number;
+}
+
+/**
+ * Whether gemv_n4 / gemv_swiglu can fold `norm` in for x [M, K]: one row (M = 1), the weight [K] f32
+ * or f16, and the normalised row (K · 4 bytes) plus the reduction (4 KiB) fit in workgroup memory.
+ */
+export function gemvNormFits(x: Tensor, norm: GemvNorm): boolean {
+  const K = x.shape[x.shape.length - 1];
+  const w = norm.weight;
+  return x.size === K && w.size === K && (w.dtype === "f32" || w.dtype === "f16") &&
+    4 * K + 4096 <= x.gpu.device.limits.maxComputeWorkgroupStorageSize;
 }
 
 /**
@@ -365,7 +390,7 @@ export function gemvMulti(
   x: Tensor,
   ws: Tensor[],
   out: Tensor,
-  o: { alpha?: number; beta?: number; biases?: (Tensor | null)[] | null } = {},
+  o: { alpha?: number; beta?: number; biases?: (Tensor | null)[] | null; norm?: GemvNorm | null } = {},
 ): void {
   const gpu = x.gpu;
   const K = x.shape[x.shape.length - 1];
@@ -379,7 +404,21 @@ export function gemvMulti(
   const w = (i: number) => ws[Math.min(i, ws.length - 1)].buffer;
   const b = (i: number) => biases ? biases[Math.min(i, ws.length - 1)]!.buffer : x.buffer;
   const bindings = { 1: x.buffer, 3: out.buffer, 4: b(0), 5: w(0), 6: w(1), 7: w(2), 8: b(1), 9: b(2) };
-  const u = multiUniforms(N, K, ns[0], ns.length > 1 ? ns[1] : 0, o.alpha ?? 1, o.beta ?? 0, !!biases, M);
+  const norm = o.norm ?? null;
+  if (norm && !gemvNormFits(x, norm)) {
+    throw new Error("gemvMulti: the norm does not fit (check gemvNormFits)");
+  }
+  const u = multiUniforms(
+    N,
+    K,
+    ns[0],
+    ns.length > 1 ? ns[1] : 0,
+    o.alpha ?? 1,
+    o.beta ?? 0,
+    !!biases,
+    M,
+    norm?.eps,
+  );
   const bt = biases ? biases[0]!.dtype : "f32";
   if (M > 1 && M <= tuning.rows.maxM) {
     // Several rows: each weight is read once for R rows (gemv_rows).
@@ -391,7 +430,12 @@ export function gemvMulti(
   const wg = n4Workgroup(N);
   const perGroup = 4 * (wg / tuning.n4!.LANES);
   lastPath = "gemv_n4";
-  gpu.dispatch(multiSpec(ws, bt, "gemv_n4", wg), bindings, [Math.ceil(N / perGroup), 1, M], u);
+  gpu.dispatch(
+    multiSpec(ws, bt, "gemv_n4", wg, undefined, 1, norm, K),
+    { ...bindings, 10: norm ? norm.weight.buffer : x.buffer },
+    [Math.ceil(N / perGroup), 1, M],
+    u,
+  );
 }
 
 /** out [M, F] = silu(x·Gᵀ + bg) ⊙ (x·Uᵀ + bu) with gemv_swiglu (check gemvFits first). */
@@ -401,8 +445,12 @@ export function gemvSwiglu(
   up: Tensor,
   out: Tensor,
   biases: [Tensor, Tensor] | null,
+  norm: GemvNorm | null = null,
 ): void {
   const K = x.shape[x.shape.length - 1];
+  if (norm && !gemvNormFits(x, norm)) {
+    throw new Error("gemvSwiglu: the norm does not fit (check gemvNormFits)");
+  }
   const M = x.size / K;
   const F = gate.shape[0];
   const bindings = {
@@ -414,7 +462,7 @@ export function gemvSwiglu(
     7: up.buffer, // W2: in the layout (dot4's loader names it), never read here
     8: biases ? biases[1].buffer : x.buffer,
   };
-  const u = multiUniforms(F, K, F, 0, 1, 0, !!biases, M);
+  const u = multiUniforms(F, K, F, 0, 1, 0, !!biases, M, norm?.eps);
   const bt = biases ? biases[0].dtype : "f32";
   if (M > 1 && M <= tuning.rows.maxM) {
     const r = rowsPlan(M, F);
@@ -429,8 +477,8 @@ export function gemvSwiglu(
   const wg = n4Workgroup(F);
   lastPath = "gemv_swiglu";
   x.gpu.dispatch(
-    multiSpec([gate, up], bt, "gemv_swiglu", wg),
-    bindings,
+    multiSpec([gate, up], bt, "gemv_swiglu", wg, undefined, 1, norm, K),
+    { ...bindings, 10: norm ? norm.weight.buffer : x.buffer },
     [Math.ceil(F / (4 * (wg / tuning.n4!.LANES))), 1, M],
     u,
   );
