@@ -2,9 +2,9 @@
  * Decode workbench (one device call): (a) host µs per recorded dispatch, (b) GEMV variants on the
  * decode shapes with GPU time from timestamp queries, a wall-clock GPU estimate and a float64 check,
  * (c) wall ms per step of decodeStep on random-weight real shapes (Qwen2.5-0.5B batch 1, Mistral-7B
- * batch 1, 4, 16), steps recorded back to back and one sync: before this round (split128 attention,
- * gemv_t for several rows) vs flash attention vs flash + gemv_rows; (d) GPU µs of each launch of one
- * layer, with the attention variants (split plans).
+ * batch 1, 4, 16), steps recorded back to back and one sync: split128 attention with gemv_t for several
+ * rows, flash + merge, flash + merge with gemv_rows and the norms folded into the GEMVs, and this
+ * round's one-launch flash1; (d) GPU µs of each launch of one layer, with the attention variants.
  *
  *   deno run -A bench/workbench/decode.ts            # H200: real shapes
  *   deno run -A bench/workbench/decode.ts --small    # lavapipe: tiny shapes, same code paths
@@ -194,7 +194,8 @@ async function decodeBench(name: string, config: ModelConfig, B: number, steps: 
   const modes: Mode[] = [
     { name: "before (split128, old gemv)", fused: B === 1, matmul: oldRows, attn: "split128" },
     { name: "flash, old gemv", fused: B === 1, matmul: oldRows, attn: "flash" },
-    { name: "after (flash, gemv_rows, fused)", fused: true, matmul: {}, attn: "flash" },
+    { name: "flash + merge, gemv_rows, norms folded", fused: true, matmul: {}, attn: "flash" },
+    { name: "after (flash1 one launch, norms folded)", fused: true, matmul: {}, attn: "flash1" },
   ];
   const logits: Float32Array[] = [];
   for (const m of modes) {
@@ -231,7 +232,7 @@ async function decodeBench(name: string, config: ModelConfig, B: number, steps: 
     );
   }
   setMatmulTuning(defaults);
-  decodeAttentionTuning.entry = "flash";
+  decodeAttentionTuning.entry = "flash1";
   await opBreakdown(`${name} B${B}`, model, caches, state, tokens);
   for (const c of caches) c.dispose();
   for (const t of [state.positions, state.rows, state.lengths, tokens]) t.dispose();
@@ -268,19 +269,28 @@ async function opBreakdown(
   const ops: [string, () => void][] = [
     ["rmsNorm", () => rmsNorm(x, l.inputNorm, c.rmsNormEps).dispose()],
     ["q|k|v", () => fusedLinear(h, qkvW, bias).dispose()],
+    ["norm+q|k|v", () => fusedLinear(x, qkvW, bias, { weight: l.inputNorm, eps: c.rmsNormEps }).dispose()],
     [
       "ropeKvWrite",
       () => ropeKvWrite(qkv, c.numHeads, caches[0], state.positions, state.rows, model.invFreq).dispose(),
     ],
     ["attn split128 (2)", attn({ entry: "split128" })],
-    ["attn flash default", attn({})],
-    ["flash minKeys 32", attn({ minKeys: 32 })],
-    ["flash target 256", attn({ targetGroups: 256 })],
-    ["flash diag no-compute", attn({ diagMode: 1 })],
-    ["flash diag no-loads", attn({ diagMode: 2 })],
+    ["attn flash1 default (1)", attn({})],
+    ["flash1 minKeys 64", attn({ minKeys: 64 })],
+    ["flash1 minKeys 128", attn({ minKeys: 128 })],
+    ["attn flash+merge (2)", attn({ entry: "flash" })],
+    ["flash target 256", attn({ entry: "flash", targetGroups: 256 })],
+    ["flash diag no-compute", attn({ entry: "flash", diagMode: 1 })],
+    ["flash diag no-loads", attn({ entry: "flash", diagMode: 2 })],
     ["flash f32 cache", () => attentionDecode(q, f32cache, state.lengths, win).dispose()],
     ["o + res", () => matmulInto(x, o, l.o.weight, { transB: true, beta: 1 })],
     ["gate|up+SwiGLU", () => gateUpSwiglu(h, l.gate.weight, l.up.weight).dispose()],
+    [
+      "norm+gate|up+SwiGLU",
+      () =>
+        gateUpSwiglu(x, l.gate.weight, l.up.weight, null, { weight: l.postNorm, eps: c.rmsNormEps })
+          .dispose(),
+    ],
     ["down + res", () => matmulInto(x, a, l.down.weight, { transB: true, beta: 1 })],
     ["LM head", () => matmul(h, model.lmHead, { transB: true }).dispose()],
   ];
