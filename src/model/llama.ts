@@ -60,6 +60,15 @@ export interface DecodeState {
   lengths: Tensor;
 }
 
+/**
+ * Decode choices (bench/workbench/decode_ab.ts flips them). foldNorm: the RMSNorm before q|k|v and
+ * before gate|up runs inside those GEMVs (every workgroup reduces the row itself) instead of as its own
+ * launch — only up to foldNormMaxK hidden size, where saving a launch beats each workgroup's extra
+ * reduction. H200, 128 tokens after 1024: Qwen2.5-0.5B shape (C 896) 378–399 tok/s folded vs 289–345
+ * not; Mistral-7B shape (C 4096) 131 folded vs 152–155 not.
+ */
+export const decodeTuning = { foldNorm: true, foldNormMaxK: 2048 };
+
 export class LlamaModel {
   readonly gpu: Gpu;
   readonly config: ModelConfig;
@@ -314,7 +323,8 @@ export class LlamaModel {
 
   /**
    * One decoder layer of a decode step. Launches without adapters, one sequence (6): input norm +
-   * q|k|v GEMV (three weights, one launch; the GEMV normalises its row itself), RoPE + cache write,
+   * q|k|v GEMV (three weights, one launch; up to decodeTuning.foldNormMaxK the GEMV normalises its row
+   * itself, else the norm is one more launch), RoPE + cache write,
    * attention (one launch: attention_decode_one.wgsl), o-proj + residual, post norm + gate|up GEMV +
    * SwiGLU, down-proj + residual. Several sequences (8): the norms run as their own launches and up
    * to 16 sequences the GEMVs read each weight once for all rows (gemv_rows). With adapters the
@@ -328,6 +338,7 @@ export class LlamaModel {
   ): void {
     const c = this.config;
     const B = s.x.shape[0];
+    const foldNorm = decodeTuning.foldNorm && c.hiddenSize <= decodeTuning.foldNormMaxK;
     const qkvW = [l.q.weight, l.k.weight, l.v.weight];
     let q: Tensor;
     if (!l.q.lora && !l.k.lora && !l.v.lora && c.headDim % 8 === 0 && canFuseLinears(s.x, qkvW)) {
@@ -336,7 +347,7 @@ export class LlamaModel {
         throw new Error("decodeStep: q/k/v biases must come together");
       }
       // The input norm folds into the GEMV unless a LoRA residual add is still pending.
-      const qkv = s.pending
+      const qkv = s.pending || !foldNorm
         ? fusedLinear(this.#norm(s, l.inputNorm), qkvW, bias)
         : fusedLinear(s.x, qkvW, bias, { weight: l.inputNorm, eps: c.rmsNormEps });
       q = ropeKvWrite(qkv, c.numHeads, cache, st.positions, st.rows, this.invFreq);
@@ -354,7 +365,7 @@ export class LlamaModel {
       canFuseGateUp(s.x, l.gate.weight, l.up.weight)
     ) {
       const bias: [Tensor, Tensor] | null = l.gate.bias ? [l.gate.bias, l.up.bias!] : null;
-      a = s.pending
+      a = s.pending || !foldNorm
         ? gateUpSwiglu(this.#norm(s, l.postNorm), l.gate.weight, l.up.weight, bias)
         : gateUpSwiglu(s.x, l.gate.weight, l.up.weight, bias, { weight: l.postNorm, eps: c.rmsNormEps });
     } else {

@@ -5,7 +5,7 @@
  * @example
  * const model = await loadModel(gpu, denoFs, "models/Llama-3.2-1B");
  */
-export { type DecodeState, type LlamaLayer, LlamaModel } from "./llama.ts";
+export { type DecodeState, decodeTuning, type LlamaLayer, LlamaModel } from "./llama.ts";
 export {
   checkBindingLimits,
   checkParams,
