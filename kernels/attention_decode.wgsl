@@ -19,9 +19,6 @@
 //            8 part4: array<vec4<f32>> rw [B, H, nsplit, D / 4]   9 ml: array<f32> rw [B, H, nsplit, 2]
 //            10 out4: array<vec4<f32>> rw [B, H, D / 4] (written only when nsplit == 1)
 //   merge:   6 len, 8 part4, 9 ml, 10 out4
-//   split128 (the previous kernel, kept for the workbench): 7 q: array<f32>, 4 kc, 5 vc, 6 len,
-//            8 part: array<f32>, 9 ml; every split writes (empty ones m = −1e30, l = 0); combine
-//            (8 part, 9 ml, 10 out: array<f32>) reads all nsplit.
 //   rope_write (decode: RoPE of q and k and the cache write of k and v in one launch), for the new token
 //            of each sequence b: qout[b, h] = rope(q[b, h], rpos[b]); cache[b, g, pos[b]] = rope(k[b, g]),
 //            v[b, g] — rope exactly as kernels/rope.wgsl (rotate_half, angle f32(position)·invFreq, the
@@ -41,7 +38,6 @@
 //   ≤ 12.4 + 8 + 4 + 8 KiB (D = 8 worst case; 17 KiB at D = 128).
 //   merge 128, grid [H, B]: threads are (split lane, vec4 of dims), 128 / (D / 4) split lanes; split
 //   weights in workgroup memory (nsplit ≤ 1024).
-//   split128 128, grid [nsplit, H / GW, B]; combine 64, grid [H, B].
 // Overrides: D (≤ 128, % 4 == 0), GW (query heads per workgroup, ≤ 8, divides H / Hkv).
 
 struct Params {
@@ -52,7 +48,7 @@ struct Params {
   maxT: u32,
   window: u32,
   scale2: f32, // scale · log2(e)
-  split: u32, // keys per split (split128); the fewest keys per split (flash, merge)
+  split: u32, // the fewest keys per split (flash, merge)
   nsplit: u32, // splits per (sequence, head) the grid holds
   n: u32, // vec4s written by `write` (B·T·Hkv·D / 4)
   nx: u32, // x workgroups of the `write` grid
@@ -65,10 +61,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> kc: array<vec4<ST>>;
 @group(0) @binding(5) var<storage, read_write> vc: array<vec4<ST>>;
 @group(0) @binding(6) var<storage, read> len: array<u32>;
-@group(0) @binding(7) var<storage, read> q: array<f32>;
-@group(0) @binding(8) var<storage, read_write> part: array<f32>;
 @group(0) @binding(9) var<storage, read_write> ml: array<f32>;
-@group(0) @binding(10) var<storage, read_write> out: array<f32>;
 
 override D: u32 = 64u;
 override GW: u32 = 1u;
@@ -89,20 +82,6 @@ fn write(@builtin(global_invocation_id) gid: vec3<u32>) {
   let at = ((b * p.Hkv + g) * p.maxT + row) * (D / 4u) + d4;
   kc[at] = vec4<ST>(vec4<f32>(kin[4u * e], kin[4u * e + 1u], kin[4u * e + 2u], kin[4u * e + 3u]));
   vc[at] = vec4<ST>(vec4<f32>(vin[4u * e], vin[4u * e + 1u], vin[4u * e + 2u], vin[4u * e + 3u]));
-}
-
-@compute @workgroup_size(64)
-fn combine(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  let row0 = (wg.y * p.H + wg.x) * p.nsplit;
-  var mx = NEG;
-  for (var s = 0u; s < p.nsplit; s++) { mx = max(mx, ml[(row0 + s) * 2u]); }
-  var sum = 0.0;
-  for (var s = 0u; s < p.nsplit; s++) { sum += exp2(ml[(row0 + s) * 2u] - mx) * ml[(row0 + s) * 2u + 1u]; }
-  for (var d = lid; d < D; d += 64u) {
-    var acc = 0.0;
-    for (var s = 0u; s < p.nsplit; s++) { acc += exp2(ml[(row0 + s) * 2u] - mx) * part[(row0 + s) * D + d]; }
-    out[(wg.y * p.H + wg.x) * D + d] = acc / sum;
-  }
 }
 
 struct RopeW {
@@ -168,101 +147,6 @@ fn rope_write(@builtin(global_invocation_id) gid: vec3<u32>) {
   let at = ((b * rw.Hkv + g) * rw.maxT + r) * 2u * rw.hv + d;
   vc[at] = vec4<ST>(x0);
   vc[at + rw.hv] = vec4<ST>(x1);
-}
-
-// ---- split128 ----
-
-var<workgroup> q8: array<vec4<f32>, 256>; // [GW][D / 4] pre-scaled query rows
-var<workgroup> p8: array<f32, 1024>; // [8][128] scores, then probabilities
-var<workgroup> r8: array<f32, 128>;
-
-// Tree over the 16 lanes of each head's slot range of r8 (all 128 invocations call it).
-fn reduce16(t: u32, isMax: bool) {
-  for (var w = 8u; w > 0u; w /= 2u) {
-    workgroupBarrier();
-    if (t % 16u < w) {
-      let a = r8[t];
-      let b = r8[t + w];
-      r8[t] = select(a + b, max(a, b), isMax);
-    }
-  }
-  workgroupBarrier();
-}
-
-@compute @workgroup_size(128)
-fn split128(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  let b = wg.z;
-  let h0 = wg.y * GW;
-  let kvh = h0 / (p.H / p.Hkv);
-  let split = wg.x;
-  if (t == 0u) { seqLen = len[b]; }
-  let n = workgroupUniformLoad(&seqLen);
-  var s0 = split * p.split;
-  let s1 = min(s0 + p.split, n);
-  if (p.window != 0u && n > p.window) { s0 = max(s0, n - p.window); }
-  let cache = (b * p.Hkv + kvh) * p.maxT * (D / 4u); // in vec4s
-  let D4 = D / 4u;
-  for (var e = t; e < GW * D4; e += 128u) {
-    let at = (b * p.H + h0) * D + 4u * e;
-    q8[e] = vec4<f32>(q[at], q[at + 1u], q[at + 2u], q[at + 3u]) * p.scale2;
-  }
-  workgroupBarrier();
-
-  // Scores of key j = s0 + t for every head of the group.
-  let j = s0 + t;
-  var score = array<f32, 8>(NEG, NEG, NEG, NEG, NEG, NEG, NEG, NEG);
-  if (j < s1) {
-    var acc = array<f32, 8>();
-    for (var d4 = 0u; d4 < D4; d4++) {
-      let kv = vec4<f32>(kc[cache + j * D4 + d4]);
-      for (var g = 0u; g < 8u; g++) {
-        if (g < GW) { acc[g] += dot(q8[g * D4 + d4], kv); }
-      }
-    }
-    for (var g = 0u; g < 8u; g++) { score[g] = acc[g]; }
-  }
-  for (var g = 0u; g < 8u; g++) { p8[g * 128u + t] = score[g]; }
-  workgroupBarrier();
-
-  // Head hg = t / 16 takes entries lane, lane + 16, … of its row: max, then probabilities and their sum.
-  let hg = t / 16u;
-  let lane = t % 16u;
-  var mx = NEG;
-  for (var i = lane; i < 128u; i += 16u) { mx = max(mx, p8[hg * 128u + i]); }
-  r8[t] = mx;
-  reduce16(t, true);
-  let m = r8[hg * 16u];
-  workgroupBarrier(); // every head's max read before r8 is reused
-  var sum = 0.0;
-  for (var i = lane; i < 128u; i += 16u) {
-    let k = s0 + i;
-    let pv = select(0.0, exp2(p8[hg * 128u + i] - m), k < s1);
-    p8[hg * 128u + i] = pv;
-    sum += pv;
-  }
-  r8[t] = sum;
-  reduce16(t, false);
-  let l = r8[hg * 16u];
-
-  // o[g, 4·d4 .. 4·d4 + 3] = Σ_j p[g, j]·v_j for the (head, vec4) pairs of this invocation.
-  for (var e = t; e < GW * D4; e += 128u) {
-    let g = e / D4;
-    let d4 = e % D4;
-    var o = vec4<f32>(0.0);
-    for (var k = s0; k < s1; k++) {
-      o += p8[g * 128u + (k - s0)] * vec4<f32>(vc[cache + k * D4 + d4]);
-    }
-    let row = (b * p.H + h0 + g) * p.nsplit + split;
-    part[row * D + 4u * d4] = o.x;
-    part[row * D + 4u * d4 + 1u] = o.y;
-    part[row * D + 4u * d4 + 2u] = o.z;
-    part[row * D + 4u * d4 + 3u] = o.w;
-  }
-  if (lane == 0u && hg < GW) {
-    let row = (b * p.H + h0 + hg) * p.nsplit + split;
-    ml[row * 2u] = select(NEG, m, s0 < s1);
-    ml[row * 2u + 1u] = l;
-  }
 }
 
 // ---- flash / merge ----

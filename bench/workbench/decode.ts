@@ -2,9 +2,9 @@
  * Decode workbench (one device call): (a) host µs per recorded dispatch, (b) GEMV variants on the
  * decode shapes with GPU time from timestamp queries, a wall-clock GPU estimate and a float64 check,
  * (c) wall ms per step of decodeStep on random-weight real shapes (Qwen2.5-0.5B batch 1, Mistral-7B
- * batch 1, 4, 16), steps recorded back to back and one sync: split128 attention with gemv_t for several
- * rows, flash + merge, flash + merge with gemv_rows and the norms folded into the GEMVs, and this
- * round's one-launch flash1; (d) GPU µs of each launch of one layer, with the attention variants.
+ * batch 1, 4, 16), steps recorded back to back and one sync: flash + merge with gemv_t for several
+ * rows, flash + merge with gemv_rows and the norms folded into the GEMVs, and the one-launch flash1;
+ * (d) GPU µs of each launch of one layer, with the attention variants.
  *
  *   deno run -A bench/workbench/decode.ts            # H200: real shapes
  *   deno run -A bench/workbench/decode.ts --small    # lavapipe: tiny shapes, same code paths
@@ -190,12 +190,11 @@ async function decodeBench(name: string, config: ModelConfig, B: number, steps: 
   };
   const tokens = Tensor.from(gpu, pos.map((x) => x % 1000 + 7), [B, 1], "i32", p);
   const oldRows = { rows: { ...defaults.rows, maxM: 1 } };
-  // Before this round: B = 1 fused with split128; B > 1 op by op (gemv_t, 4 rows per weight read).
+  // The first mode is the logits check's reference: gemv_t (4 rows per weight read), op by op when B > 1.
   const modes: Mode[] = [
-    { name: "before (split128, old gemv)", fused: B === 1, matmul: oldRows, attn: "split128" },
     { name: "flash, old gemv", fused: B === 1, matmul: oldRows, attn: "flash" },
     { name: "flash + merge, gemv_rows, norms folded", fused: true, matmul: {}, attn: "flash" },
-    { name: "after (flash1 one launch, norms folded)", fused: true, matmul: {}, attn: "flash1" },
+    { name: "flash1 one launch, norms folded", fused: true, matmul: {}, attn: "flash1" },
   ];
   const logits: Float32Array[] = [];
   for (const m of modes) {
@@ -228,7 +227,7 @@ async function decodeBench(name: string, config: ModelConfig, B: number, steps: 
         best.toFixed(2)
       } ms | ${(1000 * B / best).toFixed(1)} tok/s | host ${rec.toFixed(2)} ms | GPU ${
         g === null ? "—" : (g / k).toFixed(3)
-      } ms/step | rel err vs before ${err.toExponential(1)} |`,
+      } ms/step | rel err vs first ${err.toExponential(1)} |`,
     );
   }
   setMatmulTuning(defaults);
@@ -274,7 +273,6 @@ async function opBreakdown(
       "ropeKvWrite",
       () => ropeKvWrite(qkv, c.numHeads, caches[0], state.positions, state.rows, model.invFreq).dispose(),
     ],
-    ["attn split128 (2)", attn({ entry: "split128" })],
     ["attn flash1 default (1)", attn({})],
     ["flash1 minKeys 64", attn({ minKeys: 64 })],
     ["flash1 minKeys 128", attn({ minKeys: 128 })],

@@ -108,13 +108,12 @@ export function kvCacheWrite(cache: KvCache, k: Tensor, v: Tensor, positions: Te
  * minKeys keys (f16 caches with D % 8 ≠ 0 take "flash").
  * "flash": splits cut the real length on the GPU,
  * K/V loaded as whole blocks through workgroup memory, a merge launch unless one split suffices.
- * "split128": the previous kernel (≤ 128 keys per split, splits fixed from maxT), for the workbench.
  * flash runs about targetGroups workgroups (B · H/GW · nsplit) with at least minKeys keys per split.
- * H200 (bench/workbench/decode.ts): split128 took 45.7 µs (Qwen2.5-0.5B shape, 513 keys of a 1024-row
- * cache) and 56.1 µs (Mistral-7B); "partial" (removed) 142 and 109 µs.
+ * H200 (bench/workbench/decode.ts): the earlier split128 kernel (removed) took 45.7 µs (Qwen2.5-0.5B
+ * shape, 513 keys of a 1024-row cache) and 56.1 µs (Mistral-7B); "partial" (removed) 142 and 109 µs.
  */
 export const decodeAttentionTuning: {
-  entry: "flash1" | "flash" | "split128";
+  entry: "flash1" | "flash";
   targetGroups: number;
   minKeys: number;
   /** Workbench diagnosis only: flash's MODE override (1: no compute, 2: no K/V loads). */
@@ -124,7 +123,6 @@ export const decodeAttentionTuning: {
 /** Splits per (sequence, head group): flash aims at targetGroups workgroups, ≤ 1024 (merge's limit). */
 function planSplits(maxT: number, groups: number): { split: number; nsplit: number } {
   const t = decodeAttentionTuning;
-  if (t.entry === "split128") return { split: 128, nsplit: Math.ceil(maxT / 128) };
   const nsplit = Math.max(
     1,
     Math.min(Math.floor(t.targetGroups / groups), Math.ceil(maxT / t.minKeys), 1024),
@@ -135,7 +133,8 @@ function planSplits(maxT: number, groups: number): { split: number; nsplit: numb
 /**
  * Decode attention: q [B, 1, H, D] f32 against the cache; lengths: u32 [B] = valid keys per sequence
  * (the new token's key already written; each ≥ 1). Honours window. → [B, 1, H, D] f32. Not recorded.
- * Two launches (flash + merge), one when a single split per sequence and head fills the GPU.
+ * flash1: one launch; flash: two (flash + merge), one when a single split per sequence and head fills
+ * the GPU (see decodeAttentionTuning).
  *
  * @example
  * kvCacheWrite(cache, k, v, positions); // positions = lengths − 1
@@ -168,9 +167,7 @@ export function attentionDecode(
   const { split, nsplit } = planSplits(cache.maxT, B * (H / gw));
   const u = decodeUniforms(cache, { H, window: opts.window, scale2, split, nsplit });
   const out = Tensor.empty(gpu, q.shape, "f32");
-  const flash = decodeAttentionTuning.entry !== "split128";
-  const direct = flash && nsplit === 1; // flash writes out itself
-  // With one split flash never touches part and ml (small then: [B, H, 1, …]).
+  // With one split flash writes out itself and never touches part and ml (small then: [B, H, 1, …]).
   const part = Tensor.empty(gpu, [B, H, nsplit, D], "f32");
   const ml = Tensor.empty(gpu, [B, H, nsplit, 2], "f32");
   const spec = (entry: string, overrides: Record<string, number>) => ({
@@ -179,33 +176,31 @@ export function attentionDecode(
     types: { ST: cache.dtype },
     overrides,
   });
-  const kv = { 4: cache.k.buffer, 5: cache.v.buffer, 6: lengths.buffer, 7: q.buffer };
-  if (flash) {
+  gpu.dispatch(
+    spec("flash", {
+      D,
+      GW: gw,
+      ...(decodeAttentionTuning.diagMode ? { MODE: decodeAttentionTuning.diagMode } : {}),
+    }),
+    {
+      4: cache.k.buffer,
+      5: cache.v.buffer,
+      6: lengths.buffer,
+      7: q.buffer,
+      8: part.buffer,
+      9: ml.buffer,
+      10: out.buffer,
+    },
+    [nsplit, H / gw, B],
+    u,
+  );
+  if (nsplit > 1) {
     gpu.dispatch(
-      spec("flash", {
-        D,
-        GW: gw,
-        ...(decodeAttentionTuning.diagMode ? { MODE: decodeAttentionTuning.diagMode } : {}),
-      }),
-      { ...kv, 8: part.buffer, 9: ml.buffer, 10: out.buffer },
-      [nsplit, H / gw, B],
+      spec("merge", { D }),
+      { 6: lengths.buffer, 8: part.buffer, 9: ml.buffer, 10: out.buffer },
+      [H, B],
       u,
     );
-    if (!direct) {
-      gpu.dispatch(
-        spec("merge", { D }),
-        { 6: lengths.buffer, 8: part.buffer, 9: ml.buffer, 10: out.buffer },
-        [H, B],
-        u,
-      );
-    }
-  } else {
-    gpu.dispatch(spec("split128", { D, GW: gw }), { ...kv, 8: part.buffer, 9: ml.buffer }, [
-      nsplit,
-      H / gw,
-      B,
-    ], u);
-    gpu.dispatch(spec("combine", { D }), { 8: part.buffer, 9: ml.buffer, 10: out.buffer }, [H, B], u);
   }
   part.dispose();
   ml.dispose();

@@ -27,7 +27,7 @@ interface DecodeCase {
 // Awkward shapes: D 24 (a block of 85 keys, not a power of two), Qwen's 7 query heads per kv head,
 // MQA with 16 (two workgroups per kv head), D 128; lengths 1 and maxT; windows shorter than a split
 // and than the cache; one split per head (direct write, several blocks per workgroup), one key per
-// split (minKeys 1), the previous split128 kernel.
+// split (minKeys 1).
 const DECODE_CASES: DecodeCase[] = [
   { B: 3, H: 4, Hkv: 2, D: 24, maxT: 150, lengths: [5, 150, 70] },
   { B: 3, H: 4, Hkv: 2, D: 24, maxT: 150, lengths: [5, 150, 70], window: 40 },
@@ -36,7 +36,6 @@ const DECODE_CASES: DecodeCase[] = [
   { B: 1, H: 4, Hkv: 1, D: 128, maxT: 100, lengths: [77], window: 30 },
   { B: 3, H: 4, Hkv: 2, D: 64, maxT: 140, lengths: [140, 33, 1], tuning: { targetGroups: 1 } },
   { B: 2, H: 6, Hkv: 3, D: 16, maxT: 40, lengths: [40, 9], tuning: { minKeys: 1, targetGroups: 4096 } },
-  { B: 3, H: 4, Hkv: 2, D: 64, maxT: 300, lengths: [300, 1, 200], window: 50, tuning: { entry: "split128" } },
   // flash1 only: 2 blocks per split (maxT / 64 > KB), a window starting past a split's first block,
   // 4 blocks per split (minKeys), Qwen's shape at ~1100 keys with 7 heads per workgroup.
   {
