@@ -1,10 +1,11 @@
 /**
  * Matmul launchers: path choice and dispatch of kernels/matmul.wgsl (tiled; vec4 `main` or scalar
- * `simple`), kernels/matmul_reduce.wgsl (split-K reduce, column sums) and kernels/gemv.wgsl (few rows
- * of A·Bᵀ), with the tuning they read. src/ops/matmul.ts builds the public op and its backward on
+ * `simple`), kernels/matmul_reduce.wgsl (split-K reduce, column sums) and the GEMVs (few rows of A·Bᵀ:
+ * kernels/gemv.wgsl, gemv_n4.wgsl, gemv_rows.wgsl), with the tuning they read. src/ops/matmul.ts builds the public op and its backward on
  * `gemm` and `colsum`.
  */
 import { type DType, type Gpu, Uniforms } from "../gpu/mod.ts";
+import { KERNEL_SOURCES } from "../gpu/kernel_sources.ts";
 import { Tensor } from "../tensor/mod.ts";
 import { grid1d } from "../autograd/mod.ts";
 
@@ -187,7 +188,7 @@ export function gemm(g: Gemm): void {
       {
         file: "gemv",
         entry: lastPath,
-        types: { ...types, TW: "f32" }, // TW: the gemv_n4 weights' alias, unused here
+        types,
         overrides: { LANES: lanes },
       },
       { 1: g.a.buffer, 2: g.b.buffer, 3: g.out.buffer, 4: biasBuf },
@@ -321,6 +322,18 @@ function rowsPlan(
   return { R, WG, LANES: t.LANES, chunks, cols: cols(WG) };
 }
 
+const linked = new Map<string, string>();
+
+/** kernels/<file>.wgsl (gemv_n4 or gemv_rows) followed by the library they share, gemv_multi.wgsl. */
+function multiSource(file: string): string {
+  let source = linked.get(file);
+  if (source === undefined) {
+    source = `${KERNEL_SOURCES[file]}\n${KERNEL_SOURCES.gemv_multi}`;
+    linked.set(file, source);
+  }
+  return source;
+}
+
 function multiSpec(
   ws: Tensor[],
   biasType: DType,
@@ -335,11 +348,13 @@ function multiSpec(
   const n: Record<string, number> = norm
     ? { NORM: 1, NW16: norm.weight.dtype === "f16" ? 1 : 0, XN: K / 4 }
     : {};
+  const file = entry.startsWith("gemv_rows") ? "gemv_rows" : "gemv_n4";
   return {
-    file: "gemv",
+    file,
+    source: multiSource(file),
     entry,
-    // TB is unused by these entries; f32 keeps the module free of f16 (the weights are read as u32).
-    types: { TA: "f32" as DType, TB: "f32" as DType, TW: (w16 ? "u32" : "f32") as DType, TBIAS: biasType },
+    // f16 weights are read as u32, so the module needs no shader-f16.
+    types: { TA: "f32" as DType, TW: (w16 ? "u32" : "f32") as DType, TBIAS: biasType },
     overrides: {
       W16: w16 ? 1 : 0,
       WG: wg,
