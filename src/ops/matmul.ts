@@ -1,25 +1,19 @@
 /**
  * Matrix multiply: C = alpha·op(A)·op(B) (+ bias), batched, f32 or f16 storage for A and B, f32 out.
  *
- * Paths (picked by shape): `gemv` (kernels/gemv.wgsl) for A·Bᵀ with few rows (decode), the
- * register-tiled kernel (kernels/matmul.wgsl) otherwise, with a narrow tile when M is small and a
- * split-K pass when the output has too few tiles to fill the GPU (LoRA rank-r products).
+ * Paths (picked by shape in matmul_kernels.ts): the GEMVs (src/ops/gemv.ts) for A·Bᵀ with few rows
+ * (decode), the register-tiled kernel (kernels/matmul.wgsl) otherwise, with a narrow tile when M is
+ * small and a split-K pass when the output has too few tiles to fill the GPU (LoRA rank-r products).
  * Backward rules are written with matmul itself (all four transpose combinations, batch, shared B).
  */
 import { Tensor } from "../tensor/mod.ts";
 import { record } from "../autograd/mod.ts";
-import {
-  colsum,
-  gemm,
-  gemvFits,
-  gemvMulti,
-  type GemvNorm,
-  gemvNormFits,
-  gemvSwiglu,
-} from "./matmul_kernels.ts";
+import { colsum, gemm } from "./matmul_kernels.ts";
+import { gemvFits, gemvMulti, type GemvNorm, gemvNormFits, gemvSwiglu } from "./gemv.ts";
 import { rmsNorm } from "./rmsnorm.ts";
 
-export { type GemvNorm, lastMatmulPath, type MatmulTuning, setMatmulTuning } from "./matmul_kernels.ts";
+export { lastMatmulPath, type MatmulTuning, setMatmulTuning } from "./matmul_kernels.ts";
+export type { GemvNorm } from "./gemv.ts";
 
 /**
  * x and the norm the fused op folds in: for one row the GEMV normalises itself (no rmsNorm launch),
