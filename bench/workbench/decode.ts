@@ -25,7 +25,7 @@ import {
 } from "../../src/ops/mod.ts";
 import { randomModel, SHAPES } from "../../src/model/random.ts";
 import { decodeAttentionTuning, KvCache } from "../../src/ops/attention_decode.ts";
-import type { DecodeState } from "../../src/model/llama.ts";
+import type { DecodeState } from "../../src/model/llama_decode.ts";
 import type { ModelConfig } from "../../src/io/config.ts";
 
 const { values } = parseArgs({

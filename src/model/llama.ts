@@ -9,7 +9,8 @@
  * - forward(): a [B, T] block from position 0 (training, logits, prefill); with caches it also writes
  *   every layer's k/v into the KV cache (rows 0 .. T−1).
  * - decodeStep(): one token per sequence at per-sequence positions held in GPU buffers, attention over
- *   the cache — nothing is read back, so many steps can be recorded in one submit.
+ *   the cache — nothing is read back, so many steps can be recorded in one submit. Its fused launches
+ *   live in llama_decode.ts; the method here is a thin entry point.
  */
 import type { Tensor } from "../tensor/mod.ts";
 import type { ModelConfig } from "../io/config.ts";
@@ -17,25 +18,20 @@ import { Linear } from "../nn/linear.ts";
 import { checkpoint, isGradEnabled, releasingBelow } from "../autograd/mod.ts";
 import {
   add,
-  addRmsNorm,
   attention,
-  attentionDecode,
-  canFuseGateUp,
-  canFuseLinears,
   embedding,
-  fusedLinear,
-  gateUpSwiglu,
   KvCache,
   kvCacheWrite,
   matmul,
-  matmulInto,
   reshape,
   rmsNorm,
   rope,
-  ropeKvWrite,
   swiglu,
 } from "../ops/mod.ts";
 import type { DType, Gpu } from "../gpu/mod.ts";
+import * as decode from "./llama_decode.ts";
+
+export type { DecodeState } from "./llama_decode.ts";
 
 /** One decoder layer's parameters. */
 export interface LlamaLayer {
@@ -49,25 +45,6 @@ export interface LlamaLayer {
   up: Linear;
   down: Linear;
 }
-
-/** Per-sequence positions of a decode step, all on the GPU (the engine advances them there). */
-export interface DecodeState {
-  /** i32 [B, 1]: RoPE position of the new token. */
-  positions: Tensor;
-  /** u32 [B]: cache row the new token's k/v go to (= positions). */
-  rows: Tensor;
-  /** u32 [B]: keys visible after the write (= positions + 1). */
-  lengths: Tensor;
-}
-
-/**
- * Decode choices (bench/workbench/decode_ab.ts flips them). foldNorm: the RMSNorm before q|k|v and
- * before gate|up runs inside those GEMVs (every workgroup reduces the row itself) instead of as its own
- * launch — only up to foldNormMaxK hidden size, where saving a launch beats each workgroup's extra
- * reduction. H200, 128 tokens after 1024: Qwen2.5-0.5B shape (C 896) 378–399 tok/s folded vs 289–345
- * not; Mistral-7B shape (C 4096) 131 folded vs 152–155 not.
- */
-export const decodeTuning = { foldNorm: true, foldNormMaxK: 2048 };
 
 export class LlamaModel {
   readonly gpu: Gpu;
@@ -145,11 +122,6 @@ export class LlamaModel {
 
   #attnOpts() {
     return this.config.slidingWindow ? { window: this.config.slidingWindow } : {};
-  }
-
-  #mlp(l: LlamaLayer, x: Tensor, seed: number): Tensor {
-    const h = rmsNorm(x, l.postNorm, this.config.rmsNormEps);
-    return add(x, l.down.forward(swiglu(l.gate.forward(h, seed), l.up.forward(h, seed + 1)), seed + 2));
   }
 
   /**
@@ -283,114 +255,19 @@ export class LlamaModel {
 
   /**
    * One decode step: tokens i32 [B, 1] at `state` positions, k/v appended to `caches` → logits [B, V].
-   * Not recorded for autograd (inference only). `fused: false` takes the plain op-by-op path (17
-   * launches per layer; kept for comparison and benches); the default fuses where it can (6 per layer
-   * without adapters at batch 1, 8 for more sequences): see #decodeLayer.
+   * Not recorded for autograd. Fused launches by default, `fused: false` op by op: see
+   * src/model/llama_decode.ts (decodeStep, decodeTuning).
    *
    * @example
    * const logits = model.decodeStep(tokens, state, caches); // then sample on the GPU, advance state
    */
-  decodeStep(tokens: Tensor, state: DecodeState, caches: KvCache[], opts: { fused?: boolean } = {}): Tensor {
-    const c = this.config;
-    const B = tokens.shape[0];
-    if (opts.fused === false) return this.#decodeStepPlain(tokens, state, caches);
-    const s = { x: embedding(tokens, this.embed).reshape([B, c.hiddenSize]), pending: null as Tensor | null };
-    this.layers.forEach((l, i) => this.#decodeLayer(l, s, state, caches[i]));
-    const h = this.#norm(s, this.norm);
-    return matmul(h, this.lmHead, { transB: true });
-  }
-
-  /**
-   * RMSNorm of the residual stream s.x with the residual add still pending (a LoRA projection's output)
-   * folded in: one launch either way.
-   */
-  #norm(s: { x: Tensor; pending: Tensor | null }, w: Tensor): Tensor {
-    if (!s.pending) return rmsNorm(s.x, w, this.config.rmsNormEps);
-    const r = addRmsNorm(s.x, s.pending, w, this.config.rmsNormEps);
-    s.x = r.sum;
-    s.pending = null;
-    return r.y;
-  }
-
-  /**
-   * x ← x + lin(inp): without an adapter as the GEMV's epilogue (C = A·Wᵀ + 1·C, in place on the
-   * residual stream, which decode owns); with one, left pending for the next #norm.
-   */
-  #residual(s: { x: Tensor; pending: Tensor | null }, lin: Linear, inp: Tensor): void {
-    if (lin.lora) s.pending = lin.forward(inp);
-    else matmulInto(s.x, inp, lin.weight, { transB: true, beta: 1, bias: lin.bias ?? undefined });
-  }
-
-  /**
-   * One decoder layer of a decode step. Launches without adapters, one sequence (6): input norm +
-   * q|k|v GEMV (three weights, one launch; up to decodeTuning.foldNormMaxK the GEMV normalises its row
-   * itself, else the norm is one more launch), RoPE + cache write,
-   * attention (one launch: attention_decode_one.wgsl), o-proj + residual, post norm + gate|up GEMV +
-   * SwiGLU, down-proj + residual. Several sequences (8): the norms run as their own launches and up
-   * to 16 sequences the GEMVs read each weight once for all rows (gemv_rows). With adapters the
-   * projections run one by one.
-   */
-  #decodeLayer(
-    l: LlamaLayer,
-    s: { x: Tensor; pending: Tensor | null },
-    st: DecodeState,
-    cache: KvCache,
-  ): void {
-    const c = this.config;
-    const B = s.x.shape[0];
-    const foldNorm = decodeTuning.foldNorm && c.hiddenSize <= decodeTuning.foldNormMaxK;
-    const qkvW = [l.q.weight, l.k.weight, l.v.weight];
-    let q: Tensor;
-    if (!l.q.lora && !l.k.lora && !l.v.lora && c.headDim % 8 === 0 && canFuseLinears(s.x, qkvW)) {
-      const bias = l.q.bias && l.k.bias && l.v.bias ? [l.q.bias, l.k.bias, l.v.bias] : null;
-      if (!bias && (l.q.bias || l.k.bias || l.v.bias)) {
-        throw new Error("decodeStep: q/k/v biases must come together");
-      }
-      // The input norm folds into the GEMV unless a LoRA residual add is still pending.
-      const qkv = s.pending || !foldNorm
-        ? fusedLinear(this.#norm(s, l.inputNorm), qkvW, bias)
-        : fusedLinear(s.x, qkvW, bias, { weight: l.inputNorm, eps: c.rmsNormEps });
-      q = ropeKvWrite(qkv, c.numHeads, cache, st.positions, st.rows, this.invFreq);
-    } else {
-      const h = this.#norm(s, l.inputNorm);
-      q = rope(l.q.forward(h).reshape([B, 1, c.numHeads, c.headDim]), st.positions, this.invFreq);
-      const k = rope(l.k.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]), st.positions, this.invFreq);
-      kvCacheWrite(cache, k, l.v.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]), st.rows);
-    }
-    const o = attentionDecode(q, cache, st.lengths, this.#attnOpts());
-    this.#residual(s, l.o, o.reshape([B, c.numHeads * c.headDim]));
-    let a: Tensor;
-    if (
-      !l.gate.lora && !l.up.lora && !!l.gate.bias === !!l.up.bias &&
-      canFuseGateUp(s.x, l.gate.weight, l.up.weight)
-    ) {
-      const bias: [Tensor, Tensor] | null = l.gate.bias ? [l.gate.bias, l.up.bias!] : null;
-      a = s.pending || !foldNorm
-        ? gateUpSwiglu(this.#norm(s, l.postNorm), l.gate.weight, l.up.weight, bias)
-        : gateUpSwiglu(s.x, l.gate.weight, l.up.weight, bias, { weight: l.postNorm, eps: c.rmsNormEps });
-    } else {
-      const m = this.#norm(s, l.postNorm);
-      a = swiglu(l.gate.forward(m), l.up.forward(m));
-    }
-    this.#residual(s, l.down, a);
-  }
-
-  /** decodeStep op by op (the path before fusion): 17 launches per layer. */
-  #decodeStepPlain(tokens: Tensor, state: DecodeState, caches: KvCache[]): Tensor {
-    const c = this.config;
-    const B = tokens.shape[0];
-    let x = embedding(tokens, this.embed);
-    this.layers.forEach((l, i) => {
-      const h = rmsNorm(x, l.inputNorm, c.rmsNormEps);
-      const q = rope(l.q.forward(h).reshape([B, 1, c.numHeads, c.headDim]), state.positions, this.invFreq);
-      const k = rope(l.k.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]), state.positions, this.invFreq);
-      const v = l.v.forward(h).reshape([B, 1, c.numKvHeads, c.headDim]);
-      kvCacheWrite(caches[i], k, v, state.rows);
-      const o = attentionDecode(q, caches[i], state.lengths, this.#attnOpts());
-      x = add(x, l.o.forward(o.reshape([B, 1, c.numHeads * c.headDim])));
-      x = this.#mlp(l, x, 0);
-    });
-    return this.logits(x.reshape([B, c.hiddenSize]));
+  decodeStep(
+    tokens: Tensor,
+    state: decode.DecodeState,
+    caches: KvCache[],
+    opts: { fused?: boolean } = {},
+  ): Tensor {
+    return decode.decodeStep(this, tokens, state, caches, opts);
   }
 
   /** Number of parameters (embedding counted once when tied). */

@@ -5,7 +5,8 @@
  * @example
  * const model = await loadModel(gpu, denoFs, "models/Llama-3.2-1B");
  */
-export { type DecodeState, decodeTuning, type LlamaLayer, LlamaModel } from "./llama.ts";
+export { type LlamaLayer, LlamaModel } from "./llama.ts";
+export { type DecodeState, decodeStep, decodeTuning } from "./llama_decode.ts";
 export {
   checkBindingLimits,
   checkParams,

@@ -11,7 +11,7 @@ import { lastMatmulPath } from "../../src/ops/matmul.ts";
 import { addRmsNormRef, fusedLinearRef, gateUpSwigluRef } from "../../src/reference/decode.ts";
 import { rmsNormRef } from "../../src/reference/rmsnorm.ts";
 import { randomModel, SHAPES } from "../../src/model/random.ts";
-import { type DecodeState, decodeTuning } from "../../src/model/llama.ts";
+import { type DecodeState, decodeTuning } from "../../src/model/llama_decode.ts";
 
 Deno.test("fusedLinear: 1 to 3 weights side by side, biases, ragged last matrix, f32/f16 weights", async () => {
   const gpu = await testGpu();
