@@ -12,7 +12,8 @@
 //   slots may repeat another buffer.
 // Overrides: LANES (lanes per group), W16 (f16 weights), WG (workgroup size, ≤ 256: the size of red).
 // Helpers: wdot (one weight unit against its A values), wload (unit `at` of matrix `mat`), lane_sum
-// (the sum over each lane group, through red: every invocation calls it), bias_of (bias of a column).
+// (the sum over each lane group, through red: every invocation calls it), bias_of (bias of a column),
+// columns (which matrix a group's 4 columns come from), store4 / store4_swiglu (lane 0's epilogue).
 
 struct Multi {
   N: u32, // output columns (N0 + N1 + N2; F for gemv_swiglu)
@@ -76,5 +77,50 @@ fn bias_of(mat: u32, r: u32) -> f32 {
     case 0u: { return f32(bias[r]); }
     case 1u: { return f32(bias1[r]); }
     default: { return f32(bias2[r]); }
+  }
+}
+
+// Where a group's 4 columns n0 .. n0 + 3 come from (uniform per group): matrix mat, their first row r
+// in it, and its row count.
+struct Columns {
+  mat: u32,
+  r: u32,
+  rows: u32,
+}
+
+fn columns(n0: u32) -> Columns {
+  if (n0 < mp.N0) { return Columns(0u, n0, mp.N0); }
+  if (n0 < mp.N0 + mp.N1) { return Columns(1u, n0 - mp.N0, mp.N1); }
+  return Columns(2u, n0 - mp.N0 - mp.N1, mp.N - mp.N0 - mp.N1);
+}
+
+// Lane 0 of a group: C[m, n0 + c] = alpha·s[c] + beta·C[m, n0 + c] + bias for the columns < N.
+fn store4(m: u32, n0: u32, s: vec4<f32>, src: Columns) {
+  for (var c = 0u; c < 4u; c++) {
+    if (n0 + c < mp.N) {
+      let idx = m * mp.N + n0 + c;
+      var v = mp.alpha * s[c];
+      // beta = 0 must not read C: it may hold garbage (NaN · 0 = NaN).
+      if (mp.beta != 0.0) { v += mp.beta * C[idx]; }
+      if (mp.hasBias != 0u) { v += bias_of(src.mat, src.r + c); }
+      C[idx] = v;
+    }
+  }
+}
+
+// Lane 0 of a group: C[m, n] = silu(g + bias[n])·(u + bias1[n]) for n = n0 .. n0 + 3 below N.
+fn store4_swiglu(m: u32, n0: u32, gs: vec4<f32>, us: vec4<f32>) {
+  for (var c = 0u; c < 4u; c++) {
+    let n = n0 + c;
+    if (n < mp.N) {
+      var z = gs[c];
+      var up = us[c];
+      if (mp.hasBias != 0u) {
+        z += f32(bias[n]);
+        up += f32(bias1[n]);
+      }
+      // As kernels/swiglu.wgsl: z·σ(z)·up with σ(z) = 1 / (1 + e^−z).
+      C[m * mp.N + n] = z * (1.0 / (1.0 + exp(-z))) * up;
+    }
   }
 }

@@ -105,34 +105,11 @@ fn gemv_n4(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg:
   let n0 = (wg.x * (WG / LANES) + group) * 4u;
   let m = wg.z;
   if (NORM) { stage_norm(tid, m); }
-  // Which matrix the group's 4 columns come from (uniform per group) and their first row in it.
-  var mat = 2u;
-  var r = n0 - mp.N0 - mp.N1;
-  var rows = mp.N - mp.N0 - mp.N1;
-  if (n0 < mp.N0) {
-    mat = 0u;
-    r = n0;
-    rows = mp.N0;
-  } else if (n0 < mp.N0 + mp.N1) {
-    mat = 1u;
-    r = n0 - mp.N0;
-    rows = mp.N1;
-  }
+  let src = columns(n0);
   var acc = vec4<f32>(0.0);
-  if (n0 < mp.N) { acc = dot4(mat, m, r, rows - 1u, lane); }
+  if (n0 < mp.N) { acc = dot4(src.mat, m, src.r, src.rows - 1u, lane); }
   let s = lane_sum(tid, lane, acc);
-  if (lane == 0u) {
-    for (var c = 0u; c < 4u; c++) {
-      if (n0 + c < mp.N) {
-        let idx = m * mp.N + n0 + c;
-        var v = mp.alpha * s[c];
-        // beta = 0 must not read C: it may hold garbage (NaN · 0 = NaN).
-        if (mp.beta != 0.0) { v += mp.beta * C[idx]; }
-        if (mp.hasBias != 0u) { v += bias_of(mat, r + c); }
-        C[idx] = v;
-      }
-    }
-  }
+  if (lane == 0u) { store4(m, n0, s, src); }
 }
 
 @compute @workgroup_size(WG)
@@ -150,19 +127,5 @@ fn gemv_swiglu(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id)
   }
   let gs = lane_sum(tid, lane, g);
   let us = lane_sum(tid, lane, u);
-  if (lane == 0u) {
-    for (var c = 0u; c < 4u; c++) {
-      let n = n0 + c;
-      if (n < mp.N) {
-        var z = gs[c];
-        var up = us[c];
-        if (mp.hasBias != 0u) {
-          z += f32(bias[n]);
-          up += f32(bias1[n]);
-        }
-        // As kernels/swiglu.wgsl: z·σ(z)·up with σ(z) = 1 / (1 + e^−z).
-        C[m * mp.N + n] = z * (1.0 / (1.0 + exp(-z))) * up;
-      }
-    }
-  }
+  if (lane == 0u) { store4_swiglu(m, n0, gs, us); }
 }

@@ -98,35 +98,14 @@ fn gemv_rows(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) w
   let lane = tid % LANES;
   let m0 = wg.x * R;
   let n0 = (wg.y * (WG / LANES) + group) * 4u;
-  var mat = 2u;
-  var r = n0 - mp.N0 - mp.N1;
-  var rows = mp.N - mp.N0 - mp.N1;
-  if (n0 < mp.N0) {
-    mat = 0u;
-    r = n0;
-    rows = mp.N0;
-  } else if (n0 < mp.N0 + mp.N1) {
-    mat = 1u;
-    r = n0 - mp.N0;
-    rows = mp.N1;
-  }
+  let src = columns(n0);
   var c: Rows;
-  if (n0 < mp.N) { c = rows_dot(mat, m0, r, rows - 1u, lane); }
+  if (n0 < mp.N) { c = rows_dot(src.mat, m0, src.r, src.rows - 1u, lane); }
   for (var i = 0u; i < R; i++) {
     let s = lane_sum(tid, lane, row_of(c, i));
     workgroupBarrier(); // red is reused by the next row
     let m = m0 + i;
-    if (lane == 0u && m < mp.M) {
-      for (var j = 0u; j < 4u; j++) {
-        if (n0 + j < mp.N) {
-          let idx = m * mp.N + n0 + j;
-          var v = mp.alpha * s[j];
-          if (mp.beta != 0.0) { v += mp.beta * C[idx]; }
-          if (mp.hasBias != 0u) { v += bias_of(mat, r + j); }
-          C[idx] = v;
-        }
-      }
-    }
+    if (lane == 0u && m < mp.M) { store4(m, n0, s, src); }
   }
 }
 
@@ -148,19 +127,6 @@ fn gemv_rows_swiglu(@builtin(local_invocation_index) tid: u32, @builtin(workgrou
     let us = lane_sum(tid, lane, row_of(u, i));
     workgroupBarrier();
     let m = m0 + i;
-    if (lane == 0u && m < mp.M) {
-      for (var j = 0u; j < 4u; j++) {
-        let n = n0 + j;
-        if (n < mp.N) {
-          var z = gs[j];
-          var up = us[j];
-          if (mp.hasBias != 0u) {
-            z += f32(bias[n]);
-            up += f32(bias1[n]);
-          }
-          C[m * mp.N + n] = z * (1.0 / (1.0 + exp(-z))) * up;
-        }
-      }
-    }
+    if (lane == 0u && m < mp.M) { store4_swiglu(m, n0, gs, us); }
   }
 }
