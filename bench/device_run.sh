@@ -4,8 +4,8 @@
 #   run (carry .gpu): source .gpu/env.sh && bash bench/device_run.sh [kernels] [models] [train] [serve] [hf]
 # or single steps by name: … device_run.sh model_qwen serve_mistral
 # Every step has its own time limit and writes its full log; logs.tar.gz and summary.txt come back.
-# The device has no registry: .gpu/env.sh copies a trimmed node_modules from .gpu/nm and points
-# DENO_DIR at .gpu/denodir (the npm packuments), hence --cached-only everywhere.
+# Prepare .gpu first with bench/device_pack.sh. The device has no registry: .gpu/env.sh copies a trimmed
+# node_modules from .gpu/nm and points DENO_DIR at .gpu/denodir (the npm packuments), hence --cached-only.
 set -u
 FINAL=${OUT:-/tmp/out}
 OUT=$(mktemp -d) # logs gather here; only two files go back (the device returns few files)
