@@ -1,10 +1,10 @@
 // gemv_multi — A LIBRARY, not a kernel: the declarations and helpers that kernels/gemv_n4.wgsl and
-// kernels/gemv_rows.wgsl share; the launcher (multiSpec() in src/ops/gemv.ts) appends this file to
-// either. Both compute rows of A against up to three weight matrices side by side, [W0; W1; W2] (q, k
-// and v projections, or gate and up, in one launch without copying the weights); a group of LANES
-// lanes owns 4 consecutive output columns, and lanes stride over K in units of one 16-byte weight load
-// (8 f16 or 4 f32). Weights are `array<vec4<TW>>`: TW = u32 with W16 = true for f16 weights (unpacked
-// with unpack2x16float, so no shader-f16 needed), TW = f32 with W16 = false.
+// kernels/gemv_rows.wgsl share; the launcher (launchMulti() in src/ops/gemv.ts) appends this file to
+// either through the kernel spec's `libs`. Both compute rows of A against up to three weight matrices side
+// by side, [W0; W1; W2] (q, k and v projections, or gate and up, in one launch without copying the
+// weights); a group of LANES lanes owns 4 consecutive output columns, and lanes stride over K in units of
+// one 16-byte weight load (8 f16 or 4 f32). Weights are `array<vec4<TW>>`: TW = u32 with W16 = true for
+// f16 weights (unpacked with unpack2x16float, so no shader-f16 needed), TW = f32 with W16 = false.
 //
 // Bindings (group 0): 0 uniform Multi (below)   1 A: array<vec4<TA>> read [M, K / 4] (TA = f32)
 //   3 C: array<f32> read_write [M, N]   5 W0, 6 W1, 7 W2: array<vec4<TW>> read [Ni, K / 4 or K / 8]

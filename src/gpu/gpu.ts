@@ -18,6 +18,11 @@ export interface KernelSpec {
   file?: string;
   /** Inline WGSL (workbenches and tests); takes precedence over `file`. */
   source?: string;
+  /**
+   * Library files of kernels/ appended after the body (functions and declarations several kernels
+   * share, or device-specific variants of them: WGSL has no includes).
+   */
+  libs?: string[];
   /** Entry point; defaults to "main". */
   entry?: string;
   /** Type aliases prepended to the source, e.g. `{ ST: "f16" }` → `alias ST = f16;`. */
@@ -106,11 +111,13 @@ export class Gpu {
 
   /** Full WGSL text for a spec: `enable f16;` when needed, type aliases, then the kernel file. */
   sourceOf(spec: KernelSpec): string {
-    const body = spec.source ?? KERNEL_SOURCES[spec.file ?? ""];
-    if (body === undefined) {
-      throw new Error(
-        `unknown kernel file "${spec.file}" (known: ${Object.keys(KERNEL_SOURCES).join(", ")})`,
-      );
+    const unknown = (file: string | undefined) =>
+      new Error(`unknown kernel file "${file}" (known: ${Object.keys(KERNEL_SOURCES).join(", ")})`);
+    let body = spec.source ?? KERNEL_SOURCES[spec.file ?? ""];
+    if (body === undefined) throw unknown(spec.file);
+    for (const lib of spec.libs ?? []) {
+      if (KERNEL_SOURCES[lib] === undefined) throw unknown(lib);
+      body += `\n${KERNEL_SOURCES[lib]}`;
     }
     const types = Object.entries(spec.types ?? {});
     if (types.some(([, t]) => t === "f16") && !this.info.f16) {
@@ -132,6 +139,7 @@ export class Gpu {
     if (!byBase) this.#pipelines.set(base, byBase = new Map());
     const entry = spec.entry ?? "main";
     let key = entry;
+    if (spec.libs) { for (const l of spec.libs) key += `|+${l}`; }
     if (spec.types) { for (const t in spec.types) key += `|${t}=${spec.types[t]}`; }
     if (spec.overrides) { for (const o in spec.overrides) key += `|${o}:${spec.overrides[o]}`; }
     let hit = byBase.get(key);

@@ -8,7 +8,6 @@
  * src/ops/matmul.ts builds fusedLinear and gateUpSwiglu on gemvMulti and gemvSwiglu.
  */
 import { type DType, Uniforms } from "../gpu/mod.ts";
-import { KERNEL_SOURCES } from "../gpu/kernel_sources.ts";
 import type { Tensor } from "../tensor/mod.ts";
 
 /** The GEMV part of MatmulTuning (set through setMatmulTuning). */
@@ -275,18 +274,6 @@ interface MultiLaunch {
   norm: GemvNorm | null;
 }
 
-const linked = new Map<string, string>();
-
-/** kernels/<file>.wgsl (gemv_n4 or gemv_rows) followed by the library they share, gemv_multi.wgsl. */
-function multiSource(file: string): string {
-  let source = linked.get(file);
-  if (source === undefined) {
-    source = `${KERNEL_SOURCES[file]}\n${KERNEL_SOURCES.gemv_multi}`;
-    linked.set(file, source);
-  }
-  return source;
-}
-
 /**
  * gemv_rows / gemv_rows_swiglu for 2 ..= rows.maxM rows of x (each weight read once for R rows), else
  * gemv_n4 / gemv_swiglu (grid z = row).
@@ -306,7 +293,7 @@ function launchMulti(l: MultiLaunch): void {
   matmulPath.last = entry;
   const spec = (overrides: Record<string, number>) => ({
     file,
-    source: multiSource(file),
+    libs: ["gemv_multi"],
     entry,
     types,
     overrides,

@@ -7,7 +7,6 @@
  * sums) uses to link its file with the block-reduction library the device supports.
  */
 import { type Gpu, type KernelSpec, Uniforms } from "../gpu/mod.ts";
-import { KERNEL_SOURCES } from "../gpu/kernel_sources.ts";
 import { Tensor } from "../tensor/mod.ts";
 import { grid1d, record } from "../autograd/mod.ts";
 
@@ -15,7 +14,6 @@ const WG = 256;
 const ITEMS = 16;
 /** Elements (or vec4s) per partial sum. */
 const CHUNK = WG * ITEMS;
-const linked = new Map<string, string>();
 
 /**
  * Kernel spec for `kernels/<file>.wgsl` followed by `row_reduce_subgroup.wgsl` when the device has
@@ -32,19 +30,7 @@ export function rowSpec(
   overrides: Record<string, number> = {},
 ): KernelSpec {
   const lib = gpu.info.subgroups ? "row_reduce_subgroup" : "row_reduce_workgroup";
-  const key = `${file}+${lib}`;
-  let source = linked.get(key);
-  if (source === undefined) {
-    if (KERNEL_SOURCES[file] === undefined || KERNEL_SOURCES[lib] === undefined) {
-      throw new Error(
-        `rowSpec: kernels/${file}.wgsl or kernels/${lib}.wgsl missing (run deno task gen:kernels)`,
-      );
-    }
-    source = `${KERNEL_SOURCES[file]}\n${KERNEL_SOURCES[lib]}`;
-    linked.set(key, source);
-  }
-  // `file` still names the kernel in pipeline labels and error messages; `source` is what compiles.
-  return { file, source, entry, overrides };
+  return { file, libs: [lib], entry, overrides };
 }
 
 /** Workgroup size for one-workgroup-per-row kernels over rows of `v` elements. */
