@@ -31,7 +31,7 @@ interface Variant {
 }
 
 const v0Source = await Deno.readTextFile(new URL("./attention_forward_v0.wgsl", import.meta.url));
-const current = KERNEL_SOURCES["attention_forward"];
+const current = `${KERNEL_SOURCES["attention_forward"]}\n${KERNEL_SOURCES["attention_forward_tiles"]}`;
 
 const baseline: Variant = {
   name: "v0 previous kernel",

@@ -36,7 +36,7 @@ function launchForward(
 ) {
   const { overrides, groupsX } = forwardTiles(q, d);
   q.gpu.dispatch(
-    { file: "attention_forward", overrides },
+    { file: "attention_forward", libs: ["attention_forward_tiles"], overrides },
     [q.buffer, k.buffer, v.buffer, out, lse],
     [groupsX, d.H, d.B],
     params(d, opts),

@@ -90,6 +90,7 @@ export function attentionBackward(
   const hpw = headsPerGroup(d);
   const spec = (entry: string) => ({
     file: "attention_backward",
+    libs: ["attention_backward_tiles"],
     entry,
     overrides: {
       D: d.D,
