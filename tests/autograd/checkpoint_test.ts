@@ -3,6 +3,7 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { Rng, Tensor, tidy } from "../../src/tensor/mod.ts";
 import { backward, checkpoint, releasingBelow } from "../../src/autograd/mod.ts";
 import { add, dropout, matmul, reshape, rmsNorm, swiglu } from "../../src/ops/mod.ts";
+import type { Gpu } from "../../src/gpu/mod.ts";
 
 /** A residual MLP block with a frozen weight, two trained ones and dropout (a fixed seed). */
 function block(x: Tensor, frozen: Tensor, w1: Tensor, w2: Tensor, norm: Tensor): Tensor {
@@ -11,24 +12,22 @@ function block(x: Tensor, frozen: Tensor, w1: Tensor, w2: Tensor, norm: Tensor):
   return add(x, matmul(swiglu(matmul(h, w1, { transB: true }), up), w2, { transB: true }));
 }
 
+/** The block's weights (persistent, values in ±0.5): one frozen, three trained. */
+function blockWeights(gpu: Gpu, rng: Rng, C: number, F: number) {
+  const mk = (shape: number[], train: boolean) => {
+    const data = randomData(rng, shape.reduce((a, b) => a * b, 1), "f32", -0.5, 0.5);
+    const t = Tensor.from(gpu, data, shape, "f32", { persistent: true });
+    t.requiresGrad = train;
+    return t;
+  };
+  return { frozen: mk([F, C], false), w1: mk([F, C], true), w2: mk([C, F], true), norm: mk([C], true) };
+}
+
 Deno.test("checkpoint: same loss gradients as the plain graph, with fewer live buffers at the peak", async () => {
   const gpu = await testGpu();
   const rng = new Rng(31);
   const [N, C, F] = [6, 16, 24];
-  const mk = (shape: number[], train: boolean) => {
-    const t = Tensor.from(
-      gpu,
-      randomData(rng, shape.reduce((a, b) => a * b, 1), "f32", -0.5, 0.5),
-      shape,
-      "f32",
-      {
-        persistent: true,
-      },
-    );
-    t.requiresGrad = train;
-    return t;
-  };
-  const frozen = mk([F, C], false), w1 = mk([F, C], true), w2 = mk([C, F], true), norm = mk([C], true);
+  const { frozen, w1, w2, norm } = blockWeights(gpu, rng, C, F);
   const x0 = randomData(rng, N * C);
   const g = randomData(rng, N * C);
   const params = [w1, w2, norm];
@@ -73,20 +72,7 @@ Deno.test("releasingBelow: same gradients; a block's tensors are freed once back
   const gpu = await testGpu();
   const rng = new Rng(5);
   const [N, C, F] = [5, 12, 20];
-  const mk = (shape: number[], train: boolean) => {
-    const t = Tensor.from(
-      gpu,
-      randomData(rng, shape.reduce((a, b) => a * b, 1), "f32", -0.5, 0.5),
-      shape,
-      "f32",
-      {
-        persistent: true,
-      },
-    );
-    t.requiresGrad = train;
-    return t;
-  };
-  const frozen = mk([F, C], false), w1 = mk([F, C], true), w2 = mk([C, F], true), norm = mk([C], true);
+  const { frozen, w1, w2, norm } = blockWeights(gpu, rng, C, F);
   const x0 = randomData(rng, N * C), g = randomData(rng, N * C);
   const params = [w1, w2, norm];
   const run = (release: boolean) =>
