@@ -5,7 +5,7 @@
  * destroyed buffer is never handed out again, so a stale entry can never be hit; the cache is simply
  * dropped when it grows past its bound.
  */
-import type { Binding, Pipe } from "./gpu.ts";
+import type { Binding, Pipe } from "./spec.ts";
 
 const MAX_ENTRIES = 16384;
 

@@ -8,53 +8,13 @@
  */
 import { BufferPool } from "./pool.ts";
 import { BindGroupCache } from "./bind_groups.ts";
-import { type DType } from "./dtype.ts";
 import { KERNEL_SOURCES } from "./kernel_sources.ts";
 import type { Uniforms } from "./uniforms.ts";
+import type { Binding, GpuInfo, KernelSpec, Pipe } from "./spec.ts";
 
-/** Which kernel to run: a file in kernels/ (or inline source), its entry point, type aliases, overrides. */
-export interface KernelSpec {
-  /** Name of `kernels/<file>.wgsl`, without the extension. */
-  file?: string;
-  /** Inline WGSL (workbenches and tests); takes precedence over `file`. */
-  source?: string;
-  /**
-   * Library files of kernels/ appended after the body (functions and declarations several kernels
-   * share, or device-specific variants of them: WGSL has no includes).
-   */
-  libs?: string[];
-  /** Entry point; defaults to "main". */
-  entry?: string;
-  /** Type aliases prepended to the source, e.g. `{ ST: "f16" }` → `alias ST = f16;`. */
-  types?: Record<string, DType>;
-  /** Pipeline-overridable constants (`override` declarations in the WGSL). */
-  overrides?: Record<string, number>;
-}
-
-/** A storage binding: a whole buffer, or a range of one. */
-export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
-
-/** What the adapter and device turned out to support. */
-export interface GpuInfo {
-  description: string;
-  vendor: string;
-  isFallbackAdapter: boolean;
-  f16: boolean;
-  subgroups: boolean;
-  subgroupMinSize: number;
-  subgroupMaxSize: number;
-  timestampQuery: boolean;
-}
+export type { Binding, GpuInfo, KernelSpec, Pipe } from "./spec.ts";
 
 const UNIFORM_ARENA_BYTES = 1 << 20;
-
-/** A compiled kernel: its pipeline, bind group layout and the name errors use. */
-export interface Pipe {
-  id: number;
-  pipeline: GPUComputePipeline;
-  layout: GPUBindGroupLayout;
-  name: string;
-}
 
 export class Gpu {
   readonly device: GPUDevice;
