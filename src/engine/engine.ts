@@ -6,6 +6,8 @@
  * forward, sampling kernel writing the token the next step's embedding reads, position advance — is
  * recorded and submitted at once, and the K tokens of every sequence come back in one readback. Stop
  * conditions (EOS, stop strings, max tokens) are checked per chunk; tokens after a stop are discarded.
+ * The next chunk is already on the GPU while a chunk's readback is awaited, so the GPU never waits for
+ * the host's readback latency.
  *
  * Batches mix prompt lengths by right padding: with causal attention a real token never sees the pads
  * after it, each sequence's first logits are gathered at its own last prompt token, and decode then
@@ -14,7 +16,8 @@
 import { Tensor, tidy } from "../tensor/mod.ts";
 import { noGrad } from "../autograd/mod.ts";
 import { embedding } from "../ops/mod.ts";
-import type { LlamaModel } from "../model/llama.ts";
+import type { DecodeState, LlamaModel } from "../model/llama.ts";
+import type { KvCache } from "../ops/mod.ts";
 import {
   advance,
   GREEDY,
@@ -115,52 +118,31 @@ export class LocalEngine implements Engine {
           sampleTokens(model.logits(h), buf, 0, 0, s);
         })
       );
-      let step = 0; // tokens produced so far per sequence
-      let n = 1; // tokens in the chunk being read
+      // One chunk ahead: chunk c + 1 is recorded and submitted before chunk c's tokens are awaited, so
+      // the GPU decodes while a readback (≥ 10 ms in Deno) is in flight instead of idling through it.
+      // The readback's copy is queued before the next chunk's steps, which then reuse `buf.out`. The
+      // cost: when every sequence stops early, up to one chunk of speculative steps is thrown away.
+      const readOut = () => gpu.read(buf.out.buffer, B * K * 4); // encodes and submits the copy now
+      let pending = { out: readOut(), n: 1 }; // chunk 0: the first token
+      let submitted = 1; // tokens per sequence whose steps are on the GPU
+      let step = 0; // tokens per sequence read back so far
       let chunk = K0; // steps of the next chunk: doubles up to K
       while (true) {
-        const out = new Uint32Array(await gpu.read(buf.out.buffer, B * K * 4));
+        let ahead = 0;
+        if (submitted < req.maxNewTokens) {
+          ahead = Math.min(chunk, req.maxNewTokens - submitted);
+          chunk = Math.min(K, 2 * chunk);
+          this.#recordSteps(ahead, submitted, { state, caches, buf, s, submit: req.submit ?? "step" });
+          submitted += ahead;
+        }
+        const out = new Uint32Array(await pending.out);
         stats.chunks++;
         if (step === 0) stats.timeToFirstTokenMs = performance.now() - t0;
-        for (let b = 0; b < B; b++) {
-          if (finished[b]) continue;
-          const r = rows[b];
-          for (let j = 0; j < n && !finished[b]; j++) {
-            const tok = out[b * K + j];
-            r.tokenIds.push(tok);
-            if (eos.has(tok)) finished[b] = "eos";
-            else if (step + j + 1 >= req.maxNewTokens) finished[b] = "length";
-          }
-          if (this.#decoder) {
-            const text = this.#decoder.decode(r.tokenIds, { skipSpecialTokens: true });
-            const hit = stops.length ? findStop(this.#decoder, r.tokenIds, stops) : null;
-            if (hit) {
-              r.tokenIds.length = hit.tokens;
-              r.text = hit.text;
-              finished[b] = "stop";
-            } else r.text = text;
-          }
-        }
-        step += n;
+        this.#take(out, K, pending.n, step, rows, finished, eos, stops, req.maxNewTokens);
+        step += pending.n;
         if (onChunk) await this.#emit(rows, finished, stops, onChunk);
         if (finished.every((f) => f) || step >= req.maxNewTokens) break;
-        n = Math.min(chunk, req.maxNewTokens - step);
-        chunk = Math.min(K, 2 * chunk);
-        const first = step;
-        noGrad(() => {
-          for (let j = 0; j < n; j++) {
-            // One scope per step, so every step records on the same pooled buffers and hits the
-            // bind-group cache (see SlotBatch.decode).
-            tidy(() => {
-              const logits = model.decodeStep(buf.tokens, state, caches);
-              advance(state);
-              sampleTokens(logits, buf, j, first + j, s);
-            });
-            // Submit each step as soon as it is recorded: the GPU runs step j while the host records
-            // step j + 1 (no wait; the chunk's one readback below waits for all of them).
-            if (req.submit !== "chunk") gpu.flush();
-          }
-        });
+        pending = { out: readOut(), n: ahead }; // ahead > 0: step < maxNewTokens = submitted
       }
       stats.decodeMs = performance.now() - t0 - stats.timeToFirstTokenMs;
       stats.decodeTokens = rows.reduce((a, r) => a + Math.max(0, r.tokenIds.length - 1), 0);
@@ -177,6 +159,58 @@ export class LocalEngine implements Engine {
       finishReason: finished[b] ?? "length",
     }));
     return { sequences, stats };
+  }
+
+  /** Records n decode steps (tokens first … first + n − 1 of every sequence) into buf.out[:, 0:n]. */
+  #recordSteps(n: number, first: number, c: StepContext): void {
+    const { model } = this;
+    noGrad(() => {
+      for (let j = 0; j < n; j++) {
+        // One scope per step, so every step records on the same pooled buffers and hits the
+        // bind-group cache (see SlotBatch.decode).
+        tidy(() => {
+          const logits = model.decodeStep(c.buf.tokens, c.state, c.caches);
+          advance(c.state);
+          sampleTokens(logits, c.buf, j, first + j, c.s);
+        });
+        // Submit each step as soon as it is recorded: the GPU runs step j while the host records
+        // step j + 1 (no wait; the chunk's one readback waits for all of them).
+        if (c.submit !== "chunk") model.gpu.flush();
+      }
+    });
+  }
+
+  /** Appends a chunk's n tokens (step … step + n − 1) to the unfinished rows and checks their stops. */
+  #take(
+    out: Uint32Array,
+    K: number,
+    n: number,
+    step: number,
+    rows: Row[],
+    finished: (FinishReason | null)[],
+    eos: Set<number>,
+    stops: string[],
+    maxNewTokens: number,
+  ): void {
+    for (let b = 0; b < rows.length; b++) {
+      if (finished[b]) continue;
+      const r = rows[b];
+      for (let j = 0; j < n && !finished[b]; j++) {
+        const tok = out[b * K + j];
+        r.tokenIds.push(tok);
+        if (eos.has(tok)) finished[b] = "eos";
+        else if (step + j + 1 >= maxNewTokens) finished[b] = "length";
+      }
+      if (this.#decoder) {
+        const text = this.#decoder.decode(r.tokenIds, { skipSpecialTokens: true });
+        const hit = stops.length ? findStop(this.#decoder, r.tokenIds, stops) : null;
+        if (hit) {
+          r.tokenIds.length = hit.tokens;
+          r.text = hit.text;
+          finished[b] = "stop";
+        } else r.text = text;
+      }
+    }
   }
 
   async #emit(
@@ -247,6 +281,15 @@ function holdBack(text: string, stops: string[]): string {
 }
 
 /** Per-sequence progress inside generate(). */
+/** What recording decode steps needs, besides the model. */
+interface StepContext {
+  state: DecodeState;
+  caches: KvCache[];
+  buf: SamplerBuffers;
+  s: SamplingParams;
+  submit: "step" | "chunk";
+}
+
 interface Row {
   promptIds: number[];
   tokenIds: number[];
