@@ -27,13 +27,13 @@ one() { # one measurement by name
   kernels) step kernels 170 $BENCH kernels --json ;;
   torch_matmul) step torch_matmul 45 python3 bench/peers/torch_matmul.py ;;
   torch_kernels) step torch_kernels 45 python3 bench/peers/torch_kernels.py --json "$OUT/torch_kernels.json" ;;
-  model_qwen) step model_qwen 60 $BENCH --shape qwen2.5-0.5b --seq-len 1024 --batch-size 1 --gen 128 --json ;;
-  model_mistral) step model_mistral 90 $BENCH --shape mistral-7b --seq-len 1024 --batch-size 1 --gen 128 --json ;;
+  model_qwen) step model_qwen 60 $BENCH --shape qwen2.5-0.5b --seq-len 1024 --batch-size 1 --gen 128 --profile --json ;;
+  model_mistral) step model_mistral 90 $BENCH --shape mistral-7b --seq-len 1024 --batch-size 1 --gen 128 --profile --json ;;
   model_tests) step model_tests 60 deno test -A --cached-only tests/model tests/engine ;;
   hf_decode) step hf_decode 90 python3 .gpu/hf_decode.py ;; # shared/peers script, shipped in .gpu (slow)
   train_mistral)
     step train_mistral 240 $BENCH train --shape mistral-7b --seq-len 2048 --rank 64 --alpha 128 --steps 3 \
-      --checkpoint false --json
+      --checkpoint false --profile --json
     ;;
   peft_step) step peft_step 120 python3 bench/peers/peft_step.py --checkpoint false ;;
   peft_step_fp32) step peft_step_fp32 120 python3 bench/peers/peft_step.py --dtype fp32 --checkpoint false ;;

@@ -6,7 +6,7 @@
  * Ceilings (H200, measured with PyTorch on 2026-11-29): fp32 FMA 51 TFLOP/s (cuBLAS, TF32 off),
  * memory 4.2 TB/s (read + write). Fractions printed are of these.
  */
-import { type Gpu, measuredCeiling } from "../src/gpu/mod.ts";
+import { type Gpu, type KernelTime, measuredCeiling } from "../src/gpu/mod.ts";
 
 /** The H200's ceilings (src/gpu/ceilings.ts): fractions are reported against them on any adapter. */
 const H200 = measuredCeiling("NVIDIA H200")!;
@@ -101,4 +101,19 @@ export function table(results: BenchResult[]): string {
     "|---|---|---:|---:|---:|---:|---:|",
     ...rows,
   ].join("\n");
+}
+
+/** Kernel times of a profiled run (Gpu.profile), largest first, with their share of the summed GPU time. */
+export function profileTable(what: string, kernels: KernelTime[], top = 25): string {
+  const sum = kernels.reduce((a, k) => a + k.ms, 0);
+  const lines = [`${what}: ${sum.toFixed(1)} ms of kernel time (a pass per dispatch), by kernel:`];
+  for (const k of kernels.slice(0, top)) {
+    lines.push(
+      `  ${k.ms.toFixed(2).padStart(9)} ms ${(100 * k.ms / sum).toFixed(1).padStart(5)}%  ×${
+        String(k.count).padEnd(5)
+      } ${k.name}`,
+    );
+  }
+  if (kernels.length > top) lines.push(`  … ${kernels.length - top} more kernels`);
+  return lines.join("\n");
 }

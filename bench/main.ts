@@ -4,7 +4,7 @@
  *   kernels [--filter TEXT] [--json] [--small]   time every kernel case in bench/kernels/*.ts
  *   [model] [--model DIR [--adapter DIR [--merge-adapter]] | --shape qwen2.5-0.5b|llama-3.2-1b|mistral-7b|tiny]
  *           [--seq-len 1024] [--batch-size 1] [--gen 128] [--chunk 16] [--submit step|chunk] [--reps 5]
- *           [--dtype f16|f32] [--json]
+ *           [--dtype f16|f32] [--profile] [--json]
  *           prefill ms, time to first token, decode tok/s, peak GPU memory (bench/model.ts); any of
  *           these flags selects the model bench, which defaults to the embedded default model
  *           (output/default, from `deno task train`) or, before training, the random `tiny` shape
@@ -13,11 +13,12 @@
  *           the HTTP server under N concurrent clients: p50/p95 latency, tokens/s (bench/serve.ts)
  *   train [--shape mistral-7b|qwen2.5-0.5b|llama-3.2-1b|tiny] [--seq-len 2048] [--batch-size 1] [--rank 64]
  *           [--alpha 128] [--targets q_proj,k_proj,v_proj,o_proj|all] [--steps 3] [--warmup 1]
- *           [--checkpoint true|false|N] [--dtype f16|f32] [--lr 1e-4] [--json]
+ *           [--checkpoint true|false|N] [--dtype f16|f32] [--lr 1e-4] [--profile] [--json]
  *           one LoRA training step (random weights and tokens, AdamW, optimizerStep of src/train):
  *           s/step mean and min, tokens/s, FLOPs per step, TFLOP/s and fraction of the fp32 ceiling,
  *           peak GPU memory (bench/train.ts); gradient checkpointing defaults to on for seq ≥ 1024;
- *           N recomputes only the first N layers.
+ *           N recomputes only the first N layers. --profile (here and in the model bench) adds GPU time
+ *           per kernel over one more step (train) or 16 decode steps (model).
  *           Defaults: shape mistral-7b (needs a real GPU), all the values shown.
  */
 import { parseArgs } from "node:util";
@@ -60,6 +61,7 @@ try {
       small: { type: "boolean", default: false },
       "gpu-debug": { type: "boolean", default: false },
       "merge-adapter": { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
       ...Object.fromEntries(MODEL_FLAGS.map((f) => [f, { type: "string" as const }])),
       ...Object.fromEntries(SERVE_FLAGS.map((f) => [f, { type: "string" as const }])),
       ...Object.fromEntries(TRAIN_FLAGS.map((f) => [f, { type: "string" as const }])),
@@ -142,6 +144,7 @@ if (what === "model") {
       submit: v.submit as "step" | "chunk" | undefined,
       reps: int("reps", 5),
       dtype: v.dtype as "f16" | "f32" | undefined,
+      profile: values.profile === true,
       // One rewritten progress line on a terminal, plain lines in logs.
       log: (line) => Deno.stderr.writeSync(enc.encode(tty ? `\r\x1b[2K${line}` : `${line}\n`)),
     });
@@ -193,6 +196,7 @@ if (what === "train") {
         : v.checkpoint === "true",
       dtype: v.dtype as "f16" | "f32" | undefined,
       lr,
+      profile: values.profile === true,
       log: (line) => Deno.stderr.writeSync(enc.encode(tty ? `\r\x1b[2K${line}` : `${line}\n`)),
     });
     if (tty) console.error("");

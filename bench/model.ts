@@ -13,7 +13,8 @@
  *   median of three generations (ttft and decode_ms from that same run).
  * A warm-up generation compiles every pipeline before anything is timed.
  */
-import type { Gpu } from "../src/gpu/mod.ts";
+import type { Gpu, KernelTime } from "../src/gpu/mod.ts";
+import { profileTable } from "./harness.ts";
 import { Rng, Tensor, tidy } from "../src/tensor/mod.ts";
 import { noGrad } from "../src/autograd/mod.ts";
 import { embedding } from "../src/ops/mod.ts";
@@ -38,6 +39,8 @@ export interface ModelBenchOptions {
   submit?: "step" | "chunk";
   reps: number;
   dtype?: "f16" | "f32";
+  /** After the timed runs, 16 decode steps with every kernel timed on its own (Gpu.profile). */
+  profile?: boolean;
   /** Progress lines (stderr). */
   log: (line: string) => void;
 }
@@ -65,8 +68,13 @@ export interface ModelBenchResult {
   /** Median of three generations; all three in decode_tok_s_runs (ascending). */
   decode_tok_s: number;
   decode_tok_s_runs: number[];
+  /** `--profile`: GPU ms per kernel over a prefill and PROFILED_STEPS decode steps; else null. */
+  profile: KernelTime[] | null;
   peak_gpu_bytes: number;
 }
+
+/** Decode steps of a profiled generation. */
+export const PROFILED_STEPS = 16;
 
 function prefill(model: LlamaModel, ids: Tensor, pos: Tensor, last: Tensor): Tensor {
   return noGrad(() =>
@@ -174,6 +182,13 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
     const rate = (s: GenerationStats) => s.decodeTokens / (s.decodeMs / 1000);
     runs.sort((a, b) => rate(a) - rate(b));
     const stats = runs[1];
+    let profile: KernelTime[] | null = null;
+    if (o.profile) {
+      o.log("profiled decode (a compute pass per kernel)");
+      const req = { prompts, maxNewTokens: PROFILED_STEPS + 1, ignoreEos: true, chunkSize: PROFILED_STEPS };
+      // Prefill and the first token are profiled too: their kernels are told apart by name.
+      profile = (await gpu.profile(() => engine.generate(req))).kernels;
+    }
     return {
       model: o.model ?? `shape ${shape}`,
       adapter,
@@ -193,6 +208,7 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
       decode_ms: stats.decodeMs,
       decode_tok_s: rate(stats),
       decode_tok_s_runs: runs.map(rate),
+      profile,
       peak_gpu_bytes: gpu.pool.stats.peakBytesInUse,
     };
   } finally {
@@ -226,5 +242,7 @@ export function modelTable(r: ModelBenchResult): string {
     ["peak GPU memory", `${(r.peak_gpu_bytes / 2 ** 20).toFixed(1)} MiB`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
+  const table = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
+  const what = `profiled prefill + ${PROFILED_STEPS} decode steps`;
+  return r.profile ? `${table}\n${profileTable(what, r.profile)}` : table;
 }

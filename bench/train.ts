@@ -13,8 +13,9 @@
  * comparable to torch.cuda.max_memory_allocated; `pool_bytes` adds what the pool keeps for reuse
  * (comparable to max_memory_reserved).
  */
-import type { Gpu } from "../src/gpu/mod.ts";
+import type { Gpu, KernelTime } from "../src/gpu/mod.ts";
 import { measuredCeiling } from "../src/gpu/ceilings.ts";
+import { profileTable } from "./harness.ts";
 import { Rng, Tensor } from "../src/tensor/mod.ts";
 import type { ModelConfig } from "../src/io/config.ts";
 import { randomModel, SHAPES } from "../src/model/random.ts";
@@ -49,6 +50,8 @@ export interface TrainBenchOptions {
   lr?: number;
   /** Seeds the weights, the LoRA A init and the token ids (default 0). */
   seed?: number;
+  /** After the timed steps, one more step with every kernel timed on its own (Gpu.profile). */
+  profile?: boolean;
   /** Progress lines (stderr). */
   log: (line: string) => void;
 }
@@ -97,6 +100,8 @@ export interface TrainBenchResult {
   peak_gpu_bytes: number;
   /** Bytes the pool holds after the last step (in use + kept for reuse). */
   pool_bytes: number;
+  /** GPU ms per kernel over one extra step (`--profile`), largest first; else null. */
+  profile: KernelTime[] | null;
   /** Loss of every step, warm-up steps first. */
   losses: number[];
 }
@@ -254,7 +259,7 @@ export async function runTrainBench(gpu: Gpu, o: TrainBenchOptions): Promise<Tra
       new Rng(seed + 1),
     );
     const tensors = [...trainable.params.values()];
-    opt = new AdamW(tensors, {
+    const adam = opt = new AdamW(tensors, {
       lr: o.lr ?? 1e-4,
       beta1: 0.9,
       beta2: 0.999,
@@ -264,25 +269,30 @@ export async function runTrainBench(gpu: Gpu, o: TrainBenchOptions): Promise<Tra
     });
     const batch = randomBatch(new Rng(seed + 2), o.batchSize, o.seqLen, config.vocabSize);
     const total = o.warmup + o.steps;
-    lossLog = Tensor.zeros(gpu, [total], "f32", { persistent: true });
-    normLog = Tensor.zeros(gpu, [total], "f32", { persistent: true });
+    // One slot more than the steps: the profiled step's.
+    const lossBuf = (lossLog = Tensor.zeros(gpu, [total + 1], "f32", { persistent: true })).buffer;
+    const normBuf = (normLog = Tensor.zeros(gpu, [total + 1], "f32", { persistent: true })).buffer;
+    const step = async (s: number) => {
+      const logs = { losses: lossBuf, lossOffset: 4 * s, norm: normBuf, normOffset: 4 * s };
+      optimizerStep(model, adam, [batch], adam.hyper.lr, [seed + s], logs, { checkpoint });
+      // The step's end: its loss is the last thing it writes before the update, and the read waits for
+      // the whole submit (update included).
+      await gpu.read(lossBuf, 4, 4 * s);
+    };
     const times: number[] = [];
     for (let s = 0; s < total; s++) {
       const what = s < o.warmup ? `warm-up ${s + 1}/${o.warmup}` : `step ${s - o.warmup + 1}/${o.steps}`;
       o.log(`${what}${s > 0 ? ` (last ${(times[s - 1] / 1000).toFixed(3)} s)` : ""}`);
       const t0 = performance.now();
-      optimizerStep(model, opt, [batch], opt.hyper.lr, [seed + s], {
-        losses: lossLog.buffer,
-        lossOffset: 4 * s,
-        norm: normLog.buffer,
-        normOffset: 4 * s,
-      }, { checkpoint });
-      // The step's end: its loss is the last thing it writes before the update, and the read waits for
-      // the whole submit (update included).
-      await gpu.read(lossLog.buffer, 4, 4 * s);
+      await step(s);
       times.push(performance.now() - t0);
     }
-    const losses = [...new Float32Array(await gpu.read(lossLog.buffer, 4 * total))];
+    const losses = [...new Float32Array(await gpu.read(lossBuf, 4 * total))];
+    let profile: KernelTime[] | null = null;
+    if (o.profile) {
+      o.log("profiled step (a compute pass per kernel)");
+      profile = (await gpu.profile(() => step(total))).kernels;
+    }
     const stats = gpu.pool.stats;
     const timed = times.slice(o.warmup).map((ms) => ms / 1000);
     const mean = timed.reduce((x, y) => x + y, 0) / timed.length;
@@ -323,6 +333,7 @@ export async function runTrainBench(gpu: Gpu, o: TrainBenchOptions): Promise<Tra
       peak_gpu_bytes: stats.peakBytesInUse,
       pool_bytes: stats.bytesInUse + stats.bytesFree,
       losses,
+      profile,
     };
   } finally {
     opt?.dispose();
@@ -388,5 +399,6 @@ export function trainTable(r: TrainBenchResult): string {
     ["loss", r.losses.map((l) => l.toFixed(4)).join(" → ")],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
+  const table = rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
+  return r.profile ? `${table}\n${profileTable("profiled step", r.profile)}` : table;
 }

@@ -10,9 +10,11 @@ import { BufferPool } from "./pool.ts";
 import { BindGroupCache } from "./bind_groups.ts";
 import { KERNEL_SOURCES } from "./kernel_sources.ts";
 import type { Uniforms } from "./uniforms.ts";
+import { KernelProfiler, type KernelTime } from "./profiler.ts";
 import type { Binding, GpuInfo, KernelSpec, Pipe } from "./spec.ts";
 
 export type { Binding, GpuInfo, KernelSpec, Pipe } from "./spec.ts";
+export type { KernelTime } from "./profiler.ts";
 
 const UNIFORM_ARENA_BYTES = 1 << 20;
 
@@ -43,6 +45,7 @@ export class Gpu {
   #timed: { querySet: GPUQuerySet; passes: number } | null = null;
   #querySet: GPUQuerySet | null = null;
   #queryResolve: GPUBuffer | null = null;
+  #profiler: KernelProfiler | null = null;
 
   constructor(device: GPUDevice, info: GpuInfo, opts: { debug?: boolean } = {}) {
     this.device = device;
@@ -117,9 +120,11 @@ export class Gpu {
       module = this.device.createShaderModule({ code: source, label: spec.file ?? "inline" });
       this.#modules.set(source, module);
     }
+    // The overrides name the variant (tile, layout) in errors and profiles.
+    const variant = Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(",");
     const name = `${spec.file ?? "inline"}:${entry}${
       spec.types ? "<" + Object.values(spec.types).join(",") + ">" : ""
-    }`;
+    }${variant ? `{${variant}}` : ""}`;
     const pipeline = this.device.createComputePipeline({
       label: name,
       layout: "auto",
@@ -177,6 +182,29 @@ export class Gpu {
     return Number(t1 - t0) / 1e6;
   }
 
+  /**
+   * Runs `fn` with every dispatch timed on its own (a compute pass each, timestamps at its ends) and
+   * returns GPU milliseconds per kernel, largest first. Null times when the adapter has no
+   * timestamp-query. Benches only: passes add GPU time, so compare shares, not totals.
+   */
+  async profile<T>(fn: () => T | Promise<T>): Promise<{ result: T; kernels: KernelTime[] | null }> {
+    if (!this.info.timestampQuery) return { result: await fn(), kernels: null };
+    if (this.#profiler) throw new Error("gpu.profile: already profiling");
+    this.flush();
+    const profiler = new KernelProfiler(this.device);
+    this.#profiler = profiler;
+    let result: T;
+    try {
+      result = await fn();
+    } finally {
+      this.#profiler = null;
+    }
+    const { buffer, size } = profiler.resolve(this.#endPass());
+    const [bytes] = await this.readMany([{ buffer, size }]);
+    buffer.destroy();
+    return { result, kernels: profiler.summarise(bytes) };
+  }
+
   #endPass(): GPUCommandEncoder {
     if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
     if (this.#pass) {
@@ -214,10 +242,15 @@ export class Gpu {
     }
     const uniform = uniforms ? this.#stageUniforms(uniforms) : null;
     const group = this.#groups.get(pipe, buffers, uniform);
+    if (this.#profiler) { // a pass of its own, timed (see profile)
+      this.#endPass();
+      this.#pass = this.#encoder!.beginComputePass(this.#profiler.pass(name));
+    }
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.#profiler) this.#endPass();
     this.#lastKernel = name;
     this.#dispatches++;
     if (this.debug) {

@@ -2,6 +2,7 @@ import { testGpu } from "../util.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { bucketSize, createGpu, NoAdapterError, Uniforms } from "../../src/gpu/mod.ts";
 import { Tensor } from "../../src/tensor/mod.ts";
+import { axpy, scale } from "../../src/ops/mod.ts";
 
 Deno.test("pool buckets: ≥ request, multiples of 256, ≤ 19% waste above 1 KiB", () => {
   for (const n of [1, 255, 256, 257, 1000, 4097, 123_457, 10_000_000]) {
@@ -77,4 +78,31 @@ Deno.test("f16 kernels are refused with a clear message when the device lacks sh
 Deno.test("NoAdapterError tells the user how to get an adapter", () => {
   const msg = new NoAdapterError().message;
   assert(msg.includes("mesa-vulkan-drivers") && msg.includes("--enable-unsafe-webgpu"), msg);
+});
+
+Deno.test("profile: every dispatch timed under its kernel's name; results unchanged; spans reads", async () => {
+  const gpu = await testGpu();
+  assert(gpu.info.timestampQuery, "the test adapter has timestamp-query");
+  const n = 2100; // more dispatches than one query set holds (2048 pairs)
+  const a = Tensor.from(gpu, [1, 2, 3, 4], [4], "f32");
+  const acc = Tensor.zeros(gpu, [4], "f32");
+  const { result, kernels } = await gpu.profile(async () => {
+    for (let i = 0; i < n; i++) {
+      axpy(acc, a);
+      if (i === 1000) await gpu.read(acc.buffer, 16); // a readback inside the profiled run
+    }
+    const half = scale(acc, 0.5);
+    return half;
+  });
+  assertEquals([...await result.read()], [1, 2, 3, 4].map((x) => x * n * 0.5), "dispatches ran in order");
+  assert(kernels !== null);
+  assertEquals(kernels.map((k) => k.count).sort((x, y) => x - y), [1, n]);
+  assert(kernels.every((k) => k.ms >= 0 && Number.isFinite(k.ms)), "finite, non-negative times");
+  assert(kernels[0].ms >= kernels[1].ms, "largest first");
+  assert(kernels.find((k) => k.count === n)!.name.startsWith("elementwise:axpy"), kernels[0].name);
+  assert(kernels.some((k) => k.ms > 0), "some time measured");
+  // Profiling is off again: a second profile starts clean.
+  const again = await gpu.profile(() => axpy(acc, a));
+  assertEquals(again.kernels!.map((k) => k.count), [1]);
+  for (const t of [a, acc, result]) t.dispose();
 });
