@@ -65,9 +65,12 @@ export interface ModelBenchResult {
   prefill_tok_s: number;
   ttft_ms: number;
   decode_ms: number;
-  /** Median of three generations; all three in decode_tok_s_runs (ascending). */
+  /** Median of three generations; all three in decode_tok_s_runs (in run order). */
   decode_tok_s: number;
   decode_tok_s_runs: number[];
+  /** Of the median run: host ms recording decode steps, and waiting for readbacks after the first. */
+  decode_record_ms: number;
+  decode_wait_ms: number;
   /** `--profile`: GPU ms per kernel over a prefill and PROFILED_STEPS decode steps; else null. */
   profile: KernelTime[] | null;
   peak_gpu_bytes: number;
@@ -180,8 +183,7 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
       runs.push(stats);
     }
     const rate = (s: GenerationStats) => s.decodeTokens / (s.decodeMs / 1000);
-    runs.sort((a, b) => rate(a) - rate(b));
-    const stats = runs[1];
+    const stats = [...runs].sort((a, b) => rate(a) - rate(b))[1];
     let profile: KernelTime[] | null = null;
     if (o.profile) {
       o.log("profiled decode (a compute pass per kernel)");
@@ -208,6 +210,8 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
       decode_ms: stats.decodeMs,
       decode_tok_s: rate(stats),
       decode_tok_s_runs: runs.map(rate),
+      decode_record_ms: stats.recordMs,
+      decode_wait_ms: stats.waitMs,
       profile,
       peak_gpu_bytes: gpu.pool.stats.peakBytesInUse,
     };
@@ -237,7 +241,7 @@ export function modelTable(r: ModelBenchResult): string {
       "decode",
       `${r.decode_tok_s.toFixed(1)} tok/s (${r.decode_ms.toFixed(1)} ms; median of ${
         r.decode_tok_s_runs.map((x) => x.toFixed(1)).join(", ")
-      })`,
+      }; host recording ${r.decode_record_ms.toFixed(1)} ms, waiting ${r.decode_wait_ms.toFixed(1)} ms)`,
     ],
     ["peak GPU memory", `${(r.peak_gpu_bytes / 2 ** 20).toFixed(1)} MiB`],
   ];

@@ -97,7 +97,14 @@ export class LocalEngine implements Engine {
       closed: false,
     }));
     const finished: (FinishReason | null)[] = new Array(B).fill(null);
-    const stats: GenerationStats = { timeToFirstTokenMs: 0, decodeMs: 0, decodeTokens: 0, chunks: 0 };
+    const stats: GenerationStats = {
+      timeToFirstTokenMs: 0,
+      decodeMs: 0,
+      decodeTokens: 0,
+      chunks: 0,
+      recordMs: 0,
+      waitMs: 0,
+    };
     try {
       // Chunk 0: prefill + the first token (alone, so the first token arrives as early as possible).
       noGrad(() =>
@@ -132,10 +139,14 @@ export class LocalEngine implements Engine {
         if (submitted < req.maxNewTokens) {
           ahead = Math.min(chunk, req.maxNewTokens - submitted);
           chunk = Math.min(K, 2 * chunk);
+          const r0 = performance.now();
           this.#recordSteps(ahead, submitted, { state, caches, buf, s, submit: req.submit ?? "step" });
+          stats.recordMs += performance.now() - r0;
           submitted += ahead;
         }
+        const w0 = performance.now();
         const out = new Uint32Array(await pending.out);
+        if (step > 0) stats.waitMs += performance.now() - w0;
         stats.chunks++;
         if (step === 0) stats.timeToFirstTokenMs = performance.now() - t0;
         this.#take(out, K, pending.n, step, rows, finished, eos, stops, req.maxNewTokens);

@@ -62,6 +62,13 @@ export interface GenerationStats {
   decodeTokens: number;
   /** Submits with a readback (chunks). */
   chunks: number;
+  /**
+   * Host time spent recording and submitting decode steps. Near decodeMs, the host, not the GPU, sets
+   * the pace (dispatch recording cost, DESIGN.md "Deno WebGPU facts").
+   */
+  recordMs: number;
+  /** Host time spent waiting for readbacks (the GPU working on, or the runtime noticing, a chunk). */
+  waitMs: number;
 }
 
 /** The interface the CLI, server and browser worker program against. */
