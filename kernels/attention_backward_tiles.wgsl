@@ -32,10 +32,11 @@ fn ldV(s: u32, d4: u32) -> vec4<f32> {
 
 // ---- Phase A: s = X1·Y1ᵀ, p = X2·Y2ᵀ (grad_q: X = q, dout; Y = k, v. grad_kv: X = k, v; Y = q, dout).
 
-// This thread's share of d chunk `ch`: row lid / 4, vec4 lid % 4 of each operand (coalesced loads).
+// This thread's share of d chunk `ch`: row lid / 4, vec4 lid % 4 of each operand (coalesced loads),
+// into r0..r3; with AD = 32 also vec4 4 + lid % 4 (the chunk's second 16 d) into r4..r7.
 fn loadA(forKV: bool, wantP: bool, ch: u32, lid: u32) {
   let row = lid / 4u;
-  let d4 = 4u * ch + lid % 4u;
+  let d4 = (AD / 4u) * ch + lid % 4u;
   if (forKV) {
     r0 = ldK(kt0 + row, d4);
     r1 = ldQ(qt0 + row, d4);
@@ -43,11 +44,25 @@ fn loadA(forKV: bool, wantP: bool, ch: u32, lid: u32) {
       r2 = ldV(kt0 + row, d4);
       r3 = ldO(qt0 + row, d4);
     }
+    if (AD == 32u) {
+      r4 = ldK(kt0 + row, d4 + 4u);
+      r5 = ldQ(qt0 + row, d4 + 4u);
+      if (wantP) {
+        r6 = ldV(kt0 + row, d4 + 4u);
+        r7 = ldO(qt0 + row, d4 + 4u);
+      }
+    }
   } else {
     r0 = ldQ(qt0 + row, d4);
     r1 = ldK(kt0 + row, d4);
     r2 = ldO(qt0 + row, d4);
     r3 = ldV(kt0 + row, d4);
+    if (AD == 32u) {
+      r4 = ldQ(qt0 + row, d4 + 4u);
+      r5 = ldK(kt0 + row, d4 + 4u);
+      r6 = ldO(qt0 + row, d4 + 4u);
+      r7 = ldV(kt0 + row, d4 + 4u);
+    }
   }
 }
 
@@ -68,6 +83,15 @@ fn storeA(wantP: bool, buf: u32, lid: u32) {
   if (wantP) {
     putT(o + 2u * AOP, row, r2);
     putT(o + 3u * AOP, row, r3);
+  }
+  if (AD == 32u) {
+    let o2 = o + 16u * RS;
+    putT(o2, row, r4);
+    putT(o2 + AOP, row, r5);
+    if (wantP) {
+      putT(o2 + 2u * AOP, row, r6);
+      putT(o2 + 3u * AOP, row, r7);
+    }
   }
 }
 
@@ -90,7 +114,7 @@ fn stepA(wantP: bool, o: u32, tx: u32, ty: u32) {
 
 // Ends with a barrier: `sm` is free for the caller when it returns.
 fn phaseA(forKV: bool, lid: u32) {
-  let wantP = !forKV || WANT_K;
+  let wantP = !forKV || WANT_K || DS_OUT;
   let tx = lid % 16u;
   let ty = lid / 16u;
   s0 = vec4(0.0);
@@ -108,7 +132,7 @@ fn phaseA(forKV: bool, lid: u32) {
     let more = ch + 1u < NC;
     if (more) { loadA(forKV, wantP, ch + 1u, lid); }
     let o = (ch % NBUF) * 4u * AOP;
-    for (var c = 0u; c < 16u; c++) { stepA(wantP, o + c * RS, tx, ty); }
+    for (var c = 0u; c < AD; c++) { stepA(wantP, o + c * RS, tx, ty); }
     if (NBUF == 1u) { workgroupBarrier(); }
     if (more) { storeA(wantP, (ch + 1u) % NBUF, lid); }
     workgroupBarrier();
@@ -119,28 +143,31 @@ fn phaseA(forKV: bool, lid: u32) {
 
 // The transposed tile T (P or dS) at sm[0, 1024): column `col` of the score tile (n above) holds
 // rows 4ty..4ty+3 at vec4 col · 16 + (ty ^ (col / 4)).
-fn putTile(lid: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) {
+// (MERGE_B: a second tile, dS, at sm[1024, 2048): `o` = 1024.)
+fn putTile(lid: u32, o: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) {
   let tx = lid % 16u;
   let ty = lid / 16u;
-  let at = 64u * tx + (ty ^ tx);
+  let at = o + 64u * tx + (ty ^ tx);
   sm[at] = vec4(x0.x, x1.x, x2.x, x3.x);
   sm[at + 16u] = vec4(x0.y, x1.y, x2.y, x3.y);
   sm[at + 32u] = vec4(x0.z, x1.z, x2.z, x3.z);
   sm[at + 48u] = vec4(x0.w, x1.w, x2.w, x3.w);
 }
 
-// Rows n0 .. n0 + 15 of Y (0: k, 1: dout, 2: q): this thread's vec4 e = lid and lid + 256.
+// Vec4 e of rows n0 .. n0 + 15 of Y (0: k, 1: dout, 2: q); 0 past them.
+fn ldB(which: u32, n0: u32, e: u32) -> vec4<f32> {
+  let n = n0 + e / DS4;
+  let d4 = e % DS4;
+  if (e >= 16u * DS4) { return vec4(0.0); }
+  if (which == 0u) { return ldK(kt0 + n, d4); }
+  if (which == 1u) { return ldO(qt0 + n, d4); }
+  return ldQ(qt0 + n, d4);
+}
+
+// This thread's vec4 e = lid and lid + 256 of those rows.
 fn loadB(which: u32, n0: u32, lid: u32) {
-  for (var u = 0u; u < 2u; u++) {
-    let e = lid + 256u * u;
-    let n = n0 + e / DS4;
-    let d4 = e % DS4;
-    var x = vec4(0.0);
-    if (e < 16u * DS4) {
-      if (which == 0u) { x = ldK(kt0 + n, d4); } else if (which == 1u) { x = ldO(qt0 + n, d4); } else { x = ldQ(qt0 + n, d4); }
-    }
-    if (u == 0u) { r0 = x; } else { r1 = x; }
-  }
+  r0 = ldB(which, n0, lid);
+  r1 = ldB(which, n0, lid + 256u);
 }
 
 fn storeB(buf: u32, lid: u32) {
@@ -199,6 +226,44 @@ fn phaseB(which: u32, toV: bool, lid: u32) {
   }
 }
 
+// ---- dS tiles (DS_OUT; layout in the kernel header): 1024 vec4 per tile, row (key) n at 16n.
+
+// grad_kv: this thread's dS rows 4ty + i (keys), query vec4 tx, from p0..p3, to the tile at `base`.
+fn storeDS(base: u32, lid: u32) {
+  let at = base + (lid / 16u) * 64u + lid % 16u;
+  dsb[at] = p0;
+  dsb[at + 16u] = p1;
+  dsb[at + 32u] = p2;
+  dsb[at + 48u] = p3;
+}
+
+// grad_q_ds: the dS tile of key tile j0 for query tile qt0 (first dS slot of j0: slot0) into s0..s3,
+// this thread's vec4 lid + 256u; zeros when j0's qRange misses qt0.
+fn fetchDS(j0: u32, slot0: u32, lid: u32) {
+  let r = qRange(j0);
+  s0 = vec4(0.0);
+  s1 = vec4(0.0);
+  s2 = vec4(0.0);
+  s3 = vec4(0.0);
+  if (qt0 < r.x || qt0 >= r.y) { return; }
+  let at = ((bb * p.H + hq) * p.nslot + slot0 + (qt0 - r.x) / 64u) * 1024u + lid;
+  s0 = dsb[at];
+  s1 = dsb[at + 256u];
+  s2 = dsb[at + 512u];
+  s3 = dsb[at + 768u];
+}
+
+// s0..s3 to sm as phase B's transposed tile: key n's query vec4 c at 16n + (c ^ (n / 4)).
+fn putDS(lid: u32) {
+  let c = lid % 16u;
+  for (var u = 0u; u < 4u; u++) {
+    let n = lid / 16u + 16u * u;
+    var x = s0;
+    if (u == 1u) { x = s1; } else if (u == 2u) { x = s2; } else if (u == 3u) { x = s3; }
+    sm[n * 16u + (c ^ (n / 4u))] = x;
+  }
+}
+
 // Accumulator 2i + g of the a* set (sel < 8) or the v* set (sel - 8).
 fn accAt(sel: u32) -> vec4<f32> {
   switch sel {
@@ -249,5 +314,55 @@ fn storeQ(lid: u32) {
       if (t >= p.T || d4 >= D4) { continue; }
       dq[((bb * p.T + t) * p.H + hq) * D4 + d4] = accAt(i * 2u + g) * p.scale;
     }
+  }
+}
+
+// MERGE_B (grad_kv with dk and dv): dv += Pᵀ·dO and dk += dSᵀ·q in one pass over the 64 query rows
+// (half phase B's barriers). P at sm[0, 1024), dS at [1024, 2048) (putTile), dO and q rows staged at
+// 2048 + buf·32·DS4 and 16·DS4 above. The caller has written both tiles since phase A's final barrier.
+fn loadBKV(n0: u32, lid: u32) {
+  r0 = ldB(1u, n0, lid);
+  r1 = ldB(1u, n0, lid + 256u);
+  r2 = ldB(2u, n0, lid);
+  r3 = ldB(2u, n0, lid + 256u);
+}
+
+fn storeBKV(buf: u32, lid: u32) {
+  let o = 2048u + buf * 32u * DS4;
+  sm[o + lid] = r0;
+  sm[o + 16u * DS4 + lid] = r2;
+  if (lid + 256u < 16u * DS4) {
+    sm[o + lid + 256u] = r1;
+    sm[o + 16u * DS4 + lid + 256u] = r3;
+  }
+}
+
+fn phaseBKV(lid: u32) {
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  loadBKV(0u, lid);
+  storeBKV(0u, lid);
+  workgroupBarrier();
+  for (var nc = 0u; nc < 4u; nc++) {
+    let more = nc + 1u < 4u;
+    if (more) { loadBKV(16u * (nc + 1u), lid); }
+    let o = 2048u + (nc % NBUF) * 32u * DS4 + tx;
+    for (var n = 0u; n < 16u; n++) {
+      let col = 16u * nc + n;
+      let at = col * 16u + (ty ^ (col / 4u));
+      let yo = o + n * DS4;
+      let yq = yo + 16u * DS4;
+      var yo1 = vec4(0.0);
+      var yq1 = vec4(0.0);
+      if (DV > 1u) {
+        yo1 = sm[yo + 16u];
+        yq1 = sm[yq + 16u];
+      }
+      stepB(true, sm[at], sm[yo], yo1);
+      stepB(false, sm[1024u + at], sm[yq], yq1);
+    }
+    if (NBUF == 1u) { workgroupBarrier(); }
+    if (more) { storeBKV((nc + 1u) % NBUF, lid); }
+    workgroupBarrier();
   }
 }

@@ -1,14 +1,13 @@
 /**
  * Attention backward tuning workbench (run on the GPU box): random q/k/v/dO at Llama-3-8B / Mistral-7B
  * layer shapes (T 1024, H 32, D 128 causal with Hkv 8 and 32; T 2048 Hkv 8, the training shape), one
- * forward for out + lse, then every backward variant timed with GPU timestamps (`gpu.timePass`) —
- * whole backward, and the dq part (delta + grad_q) and the dk/dv part (delta + grad_kv [+ sum_kv])
- * on their own — and checked against the first variant (max |x − ref| / max |ref| over dq, dk, dv).
- * With `--old FILE` (a previous kernels/attention_backward.wgsl, launched as that file was: grad_kv
- * one workgroup per kv head, grad_q) the old kernel is the first variant and the reference.
+ * forward for out + lse, then every backward variant timed with GPU timestamps (`gpu.timePass`): the
+ * whole backward, and each of its dispatches on its own (delta, grad_kv, sum_kv, grad_q / grad_q_ds).
+ * Every variant is checked against the first, the two-pass kernels of commit 6549409 (frozen in
+ * attention_backward_v0.wgsl, launched as that commit did): max |x − ref| / max |ref| over dq, dk, dv.
  * `--small` runs small shapes (lavapipe) and also checks every variant against the float64 reference.
  *
- *   deno run -A bench/workbench/attention_backward.ts [--small] [--old /tmp/old.wgsl] [--reps 10]
+ *   deno run -A bench/workbench/attention_backward.ts [--small] [--reps 10]
  *
  * Flops are the FlashAttention convention: 2.5 × the forward's 4·B·H·T·S·D/2 (causal half).
  */
@@ -18,8 +17,9 @@ import { Rng, Tensor } from "../../src/tensor/mod.ts";
 import { grid1d, noGrad } from "../../src/autograd/mod.ts";
 import { attentionForward } from "../../src/ops/attention.ts";
 import {
-  attentionBackward,
   type AttentionBackwardTuning,
+  type BackwardStep,
+  planAttentionBackward,
   setAttentionBackwardTuning,
 } from "../../src/ops/attention_backward.ts";
 import { dimsOf, params } from "../../src/ops/attention_common.ts";
@@ -27,61 +27,71 @@ import { attentionBackwardRef } from "../../src/reference/attention.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: {
-    small: { type: "boolean", default: false },
-    old: { type: "string" },
-    reps: { type: "string", default: "10" },
-  },
+  options: { small: { type: "boolean", default: false }, reps: { type: "string", default: "10" } },
 });
 const gpu = await createGpu();
 console.error(`adapter: ${gpu.info.description}`);
 const reps = Number(values.reps);
-const oldSource = values.old ? await Deno.readTextFile(values.old) : null;
+const v0Source = await Deno.readTextFile(new URL("./attention_backward_v0.wgsl", import.meta.url));
 
-type Run = (
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  o: Tensor,
-  lse: Tensor,
-  g: Tensor,
-  needs: boolean[],
-) => (Tensor | null)[];
+interface Plan {
+  steps: BackwardStep[];
+  grads: (Tensor | null)[];
+  release: () => void;
+}
+type Make = (q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor, g: Tensor) => Plan;
 
-/** The pre-rewrite launcher: delta, grad_kv over [S/64, Hkv, B], grad_q. */
-function oldRun(source: string): Run {
-  return (q, k, v, out, lse, g, needs) => {
-    const d = dimsOf(q, k, v, {});
-    const u = (nx: number) => params(d, {}).f32(1 / Math.sqrt(d.D)).u32(nx);
-    const spec = (entry: string) => ({ source, entry, overrides: { D: d.D } });
-    const delta = Tensor.empty(gpu, [d.B, d.H, d.T], "f32");
-    const grid = grid1d(d.B * d.T * d.H, 256);
-    gpu.dispatch(spec("delta"), { 4: out.buffer, 6: g.buffer, 7: delta.buffer }, grid, u(grid[0]));
-    const common = { 1: q.buffer, 2: k.buffer, 3: v.buffer, 5: lse.buffer, 6: g.buffer, 7: delta.buffer };
-    let dq = null, dk = null, dv = null;
-    if (needs[1] || needs[2]) {
-      dk = Tensor.empty(gpu, k.shape, "f32");
-      dv = Tensor.empty(gpu, v.shape, "f32");
-      gpu.dispatch(spec("grad_kv"), { ...common, 9: dk.buffer, 10: dv.buffer }, [
-        Math.ceil(d.S / 64),
-        d.Hkv,
-        d.B,
-      ], u(0));
-    }
-    if (needs[0]) {
-      dq = Tensor.empty(gpu, q.shape, "f32");
-      gpu.dispatch(spec("grad_q"), { ...common, 8: dq.buffer }, [Math.ceil(d.T / 64), d.H, d.B], u(0));
-    }
-    delta.dispose();
-    return [dq, dk, dv];
-  };
+/** Commit 6549409's launcher: delta, grad_kv (HPW G or 1 + sum_kv), grad_q; single-buffered, pad 1. */
+function v0Plan(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, g: Tensor): Plan {
+  const d = dimsOf(q, k, v, {});
+  const u = (nx = 0, R = 0) => params(d, {}).f32(1 / Math.sqrt(d.D)).u32(nx).u32(R);
+  const G = d.H / d.Hkv;
+  const hpw = G === 1 || Math.ceil(d.S / 64) * d.Hkv * d.B >= 512 ? G : 1;
+  const smem = Math.max(4 * 16 * 17, 1024 + 16 * 16 * Math.ceil(d.D / 64));
+  const overrides = { D: d.D, NBUF: 1, PADA: 1, SMEM: smem, HPW: hpw, HEAVY_FIRST: 1 };
+  const spec = (entry: string) => ({ source: v0Source, entry, overrides });
+  const delta = Tensor.empty(gpu, [d.B, d.H, d.T], "f32");
+  const grid = grid1d(d.B * d.T * d.H, 256);
+  const steps: BackwardStep[] = [{
+    name: "delta",
+    run: () => gpu.dispatch(spec("delta"), { 4: out.buffer, 6: g.buffer, 7: delta.buffer }, grid, u(grid[0])),
+  }];
+  const common = { 1: q.buffer, 2: k.buffer, 3: v.buffer, 5: lse.buffer, 6: g.buffer, 7: delta.buffer };
+  const slots = d.H / hpw;
+  const pk = Tensor.empty(gpu, [d.B, d.S, slots, d.D], "f32");
+  const pv = Tensor.empty(gpu, [d.B, d.S, slots, d.D], "f32");
+  const kvGrid = [slots, Math.ceil(d.S / 64), d.B];
+  const temps = [delta];
+  steps.push({
+    name: "grad_kv",
+    run: () => gpu.dispatch(spec("grad_kv"), { ...common, 9: pk.buffer, 10: pv.buffer }, kvGrid, u()),
+  });
+  let [dk, dv] = [pk, pv];
+  if (hpw !== G) {
+    temps.push(pk, pv);
+    dk = Tensor.empty(gpu, k.shape, "f32");
+    dv = Tensor.empty(gpu, v.shape, "f32");
+    const sumGrid = grid1d(d.B * d.S * d.Hkv * d.D / 4, 256);
+    const bufs = { 9: pk.buffer, 10: pv.buffer, 11: dk.buffer, 12: dv.buffer };
+    steps.push({
+      name: "sum_kv",
+      run: () => gpu.dispatch(spec("sum_kv"), bufs, sumGrid, u(sumGrid[0], G / hpw)),
+    });
+  }
+  const dq = Tensor.empty(gpu, q.shape, "f32");
+  const qGrid = [d.H, Math.ceil(d.T / 64), d.B];
+  steps.push({
+    name: "grad_q",
+    run: () => gpu.dispatch(spec("grad_q"), { ...common, 8: dq.buffer }, qGrid, u()),
+  });
+  return { steps, grads: [dq, dk, dv], release: () => temps.forEach((t) => t.dispose()) };
 }
 
-function newRun(t: Partial<AttentionBackwardTuning>): Run {
-  return (q, k, v, out, lse, g, needs) => {
+function newPlan(t: Partial<AttentionBackwardTuning>): Make {
+  return (q, k, v, out, lse, g) => {
     const old = setAttentionBackwardTuning(t);
     try {
-      return attentionBackward(q, k, v, out, lse, g, {}, needs);
+      return planAttentionBackward(q, k, v, out, lse, g, {});
     } finally {
       setAttentionBackwardTuning(old);
     }
@@ -96,35 +106,26 @@ interface Shape {
   D: number;
 }
 
-/** Variants: a name and the launcher for a shape. */
-const variants: [string, (s: Shape) => Run][] = [];
-if (oldSource) variants.push(["old kernel", () => oldRun(oldSource)]);
-variants.push(["new auto", () => newRun({})]);
-variants.push(["new hpw 1 (split heads + sum)", () => newRun({ hpw: 1 })]);
-variants.push(["new hpw G (one wg per kv head)", (s) => newRun({ hpw: s.H / s.Hkv })]);
-variants.push(["new grids tile-index in x", () => newRun({ heavyFirst: false })]);
-variants.push(["new nbuf 2", () => newRun({ nbuf: 2 })]);
-variants.push(["new pada 0", () => newRun({ pada: 0 })]);
+const variants: [string, (s: Shape) => Make][] = [
+  ["v0 (6549409, two-pass)", () => v0Plan],
+  ["dS tiles", () => newPlan({ mergeB: false })],
+  ["dS + merged B", () => newPlan({ wideA: false })],
+  ["dS + merged B + wide A (auto)", () => newPlan({})],
+  ["dS + merged B + wide A, pada 0", () => newPlan({ pada: 0 })],
+  ["dS + merged B + wide A, hpw G", (s) => newPlan({ hpw: s.H / s.Hkv })],
+  ["dS + merged B + wide A (auto, again)", () => newPlan({})],
+];
 const shapes: Shape[] = values.small
   ? [{ B: 1, T: 130, H: 4, Hkv: 1, D: 128 }, { B: 2, T: 70, H: 4, Hkv: 2, D: 64 }]
   : [
+    { B: 1, T: 2048, H: 32, Hkv: 8, D: 128 },
     { B: 1, T: 1024, H: 32, Hkv: 8, D: 128 },
     { B: 1, T: 1024, H: 32, Hkv: 32, D: 128 },
-    { B: 1, T: 2048, H: 32, Hkv: 8, D: 128 },
   ];
 
 function random(shape: number[], rng: Rng): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return Tensor.from(gpu, rng.uniformArray(n, -1, 1), shape, "f32", { persistent: true });
-}
-
-async function readAll(ts: (Tensor | null)[]): Promise<ArrayLike<number>[]> {
-  const out = [];
-  for (const t of ts) {
-    out.push(await t!.read());
-    t!.dispose();
-  }
-  return out;
 }
 
 function maxRel(got: ArrayLike<number>[], want: ArrayLike<number>[]): number {
@@ -141,11 +142,12 @@ function maxRel(got: ArrayLike<number>[], want: ArrayLike<number>[]): number {
   return worst;
 }
 
+/** Best of 5 passes of `reps` calls, GPU ms per call (after one warm-up call). */
 async function time(g: Gpu, fn: () => void): Promise<number> {
-  fn(); // compile + warm
+  fn();
   await g.sync();
   let best = Infinity;
-  for (let r = 0; r < 3; r++) {
+  for (let r = 0; r < 5; r++) {
     const ms = await g.timePass(() => {
       for (let i = 0; i < reps; i++) fn();
     });
@@ -155,8 +157,8 @@ async function time(g: Gpu, fn: () => void): Promise<number> {
   return best;
 }
 
-console.log("| variant | shape | backward ms | TFLOP/s | dq part ms | dk/dv part ms | max rel diff |");
-console.log("|---|---|---:|---:|---:|---:|---:|");
+console.log("| variant | shape | backward ms | TFLOP/s | per dispatch ms | max rel diff |");
+console.log("|---|---|---:|---:|---|---:|");
 for (const s of shapes) {
   const rng = new Rng(7);
   const q = random([s.B, s.T, s.H, s.D], rng);
@@ -174,25 +176,24 @@ for (const s of shapes) {
     cpu = [Float64Array.from(r.dq), Float64Array.from(r.dk), Float64Array.from(r.dv)];
   }
   for (const [name, make] of variants) {
-    const run = make(s);
     try {
-      const all = [true, true, true];
-      const go = (needs: boolean[]) => () =>
-        noGrad(() => run(q, k, v, out, lse, g, needs).forEach((t) => t?.dispose()));
-      const got = await readAll(noGrad(() => run(q, k, v, out, lse, g, all)));
+      const plan = noGrad(() => make(s)(q, k, v, out, lse, g));
+      const runAll = () => plan.steps.forEach((st) => st.run());
+      runAll();
+      const got = [];
+      for (const t of plan.grads) got.push(await t!.read());
       ref ??= got;
       let diff = maxRel(got, ref).toExponential(1);
       if (cpu) diff += ` (vs f64 ${maxRel(got, cpu).toExponential(1)})`;
-      const ms = await time(gpu, go(all));
-      const msQ = await time(gpu, go([true, false, false]));
-      const msKV = await time(gpu, go([false, true, true]));
-      console.log(
-        `| ${name} | ${label} | ${ms.toFixed(3)} | ${(flops / ms / 1e9).toFixed(2)} | ${msQ.toFixed(3)} | ${
-          msKV.toFixed(3)
-        } | ${diff} |`,
-      );
+      const ms = await time(gpu, runAll);
+      const parts = [];
+      for (const st of plan.steps) parts.push(`${st.name} ${(await time(gpu, st.run)).toFixed(3)}`);
+      plan.release();
+      plan.grads.forEach((t) => t?.dispose());
+      const tf = (flops / ms / 1e9).toFixed(2);
+      console.log(`| ${name} | ${label} | ${ms.toFixed(3)} | ${tf} | ${parts.join(", ")} | ${diff} |`);
     } catch (e) {
-      console.log(`| ${name} | ${label} | FAIL | | | | ${String(e).slice(0, 120)} |`);
+      console.log(`| ${name} | ${label} | FAIL | | | ${String(e).slice(0, 160)} |`);
     }
   }
   for (const t of [q, k, v, g, out, lse]) t.dispose();
