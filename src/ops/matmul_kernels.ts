@@ -40,11 +40,27 @@ export interface MatmulTuning extends GemvTuning {
   /** Split K until about this many workgroups exist; each slice keeps ≥ splitMinK of K. */
   splitTarget: number;
   splitMinK: number;
+  /**
+   * Split K also for outputs of fewer than fillBelow workgroups (of the tile chosen) when K ≥ fillMinK,
+   * into about fillTarget workgroups: the M = 2048 k/v projections have 128 tiles of 128×128 for 132 SMs
+   * that each hold two. 0: off.
+   */
+  fillBelow: number;
+  fillTarget: number;
+  fillMinK: number;
+  /** f16 B read as packed u32 (8 halves per 16-byte load; kernel override HALF_B) where aligned. */
+  halfB: boolean;
+  /** With halfB and Bᵀ: consecutive threads stage consecutive weight rows (kernel override B_NFAST). */
+  bNFast: boolean;
 }
 
-// Defaults from the H200 workbench (bench/workbench/matmul.ts, run 3 in the report): 128×128 BK 8 PAD 0
-// reached 36–37 TFLOP/s f32 in every layout and 34.5 with f16 B; 128×256 BK 16 (512 threads, exactly
-// 48 KiB of shared memory) 35.7–38.3 and 35.3 with f16 B. The GEMV defaults are in src/ops/gemv.ts.
+// Defaults from the H200 workbench (bench/workbench/matmul.ts): 128×128 BK 8 PAD 0 reached 36–37 TFLOP/s
+// f32 in every layout; 128×256 BK 16 (512 threads, exactly 48 KiB of shared memory) 36.1 f32 A·Bᵀ, 38.0
+// A·B at 4096³. f16 weights (2026-11-30, best of 4 interleaved rounds): halfB + bNFast on the large tile
+// took A·Bᵀ 4096³ from 31.5 to 37.3 and the M = 2048 Mistral-7B products to 37.3–37.8 (q/o, gate/up,
+// down), A·B to 36.1–36.3; k/v (A·Bᵀ, 128 tiles) 29.1 → 34.9 with fill (split K in 2). Consecutive-m
+// staging of f32 A and consecutive-n staging of f32 Bᵀ measured 3–15% slower and were dropped; bNFast
+// is a no-op on the 128×128 BK 8 tile (one octet per weight row and slab). GEMV defaults: src/ops/gemv.ts.
 const tuning: Omit<MatmulTuning, keyof GemvTuning> = {
   entry: "main",
   TX: 16,
@@ -56,6 +72,11 @@ const tuning: Omit<MatmulTuning, keyof GemvTuning> = {
   skinnyM: 16,
   splitTarget: 128,
   splitMinK: 256,
+  fillBelow: 256,
+  fillTarget: 256,
+  fillMinK: 2048,
+  halfB: true,
+  bNFast: true,
 };
 
 /**
@@ -142,25 +163,23 @@ export function gemm(g: Gemm): void {
   const [BM, BN] = [8 * t.TY, 8 * t.TX];
   const gx = Math.ceil(g.N / BN), gy = Math.ceil(g.M / BM);
   if (gx > maxDim || gy > maxDim) throw new Error(`matmul: [${g.M}, ${g.N}] output too large for one grid`);
-  // Split K when the output alone leaves most of the GPU idle (e.g. [2048, 64] LoRA products).
-  let S = 1;
-  const groups = gx * gy * g.batch;
-  if (groups < tuning.splitTarget && g.K >= 2 * tuning.splitMinK) {
-    S = Math.min(Math.floor(g.K / tuning.splitMinK), Math.ceil(tuning.splitTarget / groups), 64);
-    S = Math.max(1, Math.min(S, Math.floor(maxDim / g.batch)));
-  }
+  const S = splitCount(g, gx * gy * g.batch, maxDim);
   const kChunk = Math.ceil(Math.ceil(g.K / S) / t.BK) * t.BK;
-  S = Math.ceil(g.K / kChunk);
-  const part = S > 1 ? Tensor.empty(gpu, [g.batch * S * g.M * g.N], "f32") : null;
-  matmulPath.last = (t === tuning.large ? `${entry}/large` : entry) + (S > 1 ? `+splitK(${S})` : "");
-  const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(S).u32(kChunk).u32(g.strideA).u32(g.strideB);
+  const slices = Math.ceil(g.K / kChunk);
+  const part = slices > 1 ? Tensor.empty(gpu, [g.batch * slices * g.M * g.N], "f32") : null;
+  matmulPath.last = (t === tuning.large ? `${entry}/large` : entry) +
+    (slices > 1 ? `+splitK(${slices})` : "");
+  const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(slices).u32(kChunk).u32(g.strideA).u32(g.strideB);
   if (part) u.f32(1).f32(0).u32(0);
   else u.f32(g.alpha).f32(g.beta).u32(hasBias);
+  // f16 B as packed u32: 16-byte loads of 8 halves; needs 8-aligned rows, batch offsets and slabs.
+  const halfB = entry === "main" && tuning.halfB && g.b.dtype === "f16" && t.BK % 8 === 0 &&
+    (g.transB ? g.K : g.N) % 8 === 0 && g.strideB % 8 === 0 && BN * t.BK <= 16 * t.TX * t.TY;
   gpu.dispatch(
     {
       file: "matmul",
       entry,
-      types,
+      types: halfB ? { ...types, TB: "u32" } : types,
       overrides: {
         TX: t.TX,
         TY: t.TY,
@@ -169,16 +188,32 @@ export function gemm(g: Gemm): void {
         TRANS_A: +g.transA,
         TRANS_B: +g.transB,
         ...(entry === "main" ? { GA: ga, GB: gb } : {}),
+        ...(halfB ? { HALF_B: 1 } : {}),
+        ...(halfB && g.transB && tuning.bNFast ? { B_NFAST: 1 } : {}),
       },
     },
     { 1: g.a.buffer, 2: g.b.buffer, 3: part ? part.buffer : g.out.buffer, 4: biasBuf },
-    [gx, gy, g.batch * S],
+    [gx, gy, g.batch * slices],
     u,
   );
   if (part) {
-    reduce(gpu, g, part, S);
+    reduce(gpu, g, part, slices);
     part.dispose();
   }
+}
+
+/**
+ * How many K slices: split when the output alone leaves most of the GPU idle (e.g. [2048, 64] LoRA
+ * products, splitTarget), or when it fills less than about one full wave (fillBelow; long K only).
+ */
+function splitCount(g: Gemm, groups: number, maxDim: number): number {
+  let S = 1;
+  if (groups < tuning.splitTarget && g.K >= 2 * tuning.splitMinK) {
+    S = Math.min(Math.floor(g.K / tuning.splitMinK), Math.ceil(tuning.splitTarget / groups), 64);
+  } else if (groups < tuning.fillBelow && g.K >= tuning.fillMinK) {
+    S = Math.min(Math.round(tuning.fillTarget / groups), Math.floor(g.K / (tuning.fillMinK / 2)));
+  }
+  return Math.max(1, Math.min(S, Math.floor(maxDim / g.batch)));
 }
 
 /** out = alpha · Σ_s part[s] + beta · out + bias (S = 0: no partials). kernels/matmul_reduce.wgsl. */
