@@ -84,6 +84,49 @@ Deno.test("matmul large tile where the adapter allows it (48 KiB shared memory),
   }
 });
 
+Deno.test("matmul f16 weights as packed u32 (HALF_B): both layouts, batched B, split-K and fill split", async () => {
+  const gpu = await testGpu();
+  if (!gpu.info.f16) return; // the packed path reads f16 storage; covered where the adapter has it
+  const rng = new Rng(17);
+  // [case, tuning, path]: the packed path needs the weight's contiguous dim (K for Bᵀ, N for B) % 8 == 0.
+  const cases: [Case, Parameters<typeof setMatmulTuning>[0], string][] = [
+    [{ batch: 1, M: 36, N: 40, K: 20, ta: "f32", tb: "f16" }, {}, "main"], // A·B
+    [{ batch: 1, M: 36, N: 44, K: 24, transB: true, ta: "f32", tb: "f16" }, {}, "main"], // A·Bᵀ
+    [{ batch: 2, M: 36, N: 40, K: 24, batchB: true, ta: "f32", tb: "f16" }, {}, "main"], // per-batch B
+    [{ batch: 1, M: 20, N: 24, K: 520, ta: "f32", tb: "f16" }, {}, "main+splitK"], // tiny output, long K
+    [{ batch: 1, M: 20, N: 24, K: 520, transB: true, ta: "f32", tb: "f16" }, {}, "main+splitK"],
+    // The fill split (outputs of less than a wave, long K), at test size through its thresholds.
+    [
+      { batch: 1, M: 36, N: 40, K: 256, transB: true, ta: "f32", tb: "f16" },
+      { splitTarget: 1, fillBelow: 64, fillTarget: 8, fillMinK: 64 },
+      "main+splitK",
+    ],
+  ];
+  for (const [c, tune, path] of cases) {
+    const old = setMatmulTuning(tune);
+    try {
+      await tidy(async () => {
+        const { a, b, ta, tb, outShape } = inputs(rng, c, gpu);
+        const out = poisoned(gpu, outShape);
+        const what = `${c.transB ? "A·Bᵀ" : "A·B"} batch ${c.batch} ${c.M}x${c.N}x${c.K}`;
+        // The profile names each launch with its overrides: the packed kernel must be the one that ran.
+        const { kernels } = await gpu.profile(() => matmulInto(out, ta, tb, { transB: c.transB }));
+        assert(lastMatmulPath().includes(path), `${what}: ran ${lastMatmulPath()}`);
+        if (kernels) {
+          const names = kernels.map((k) => k.name).join(" ");
+          assert(
+            /matmul:main<[^>]*>\{[^}]*HALF_B=1/.test(names),
+            `${what}: packed kernel not used (${names})`,
+          );
+        }
+        assertClose(await out.read(), matmulRef(a, b, c), tolOf(c), what);
+      });
+    } finally {
+      setMatmulTuning(old);
+    }
+  }
+});
+
 Deno.test("matmul epilogue: alpha, beta accumulation and f32/f16 bias on gemv, tiled and split-K paths", async () => {
   const gpu = await testGpu();
   const rng = new Rng(12);
