@@ -17,6 +17,8 @@
 //   loads 8 halves (one vec4<u32>, 16 bytes) per thread and needs B's contiguous dimension, strideB and
 //   BK to be multiples of 8. On the H200 this took f16-B A·Bᵀ 4096³ from 31.5 to 34.6 TFLOP/s (37.3
 //   with B_NFAST) and A·B from 35.2 to 36.1: the vec4<f16> loads were what cost the f16 paths.
+//   COLS8 (HALF_B, B not transposed): thread tx owns the 8 consecutive columns 8tx..8tx+7 instead of
+//   4tx.. and BN/2+4tx.., so an octet's two vec4 go to Bs slots c and c+TX (conflict-free stores).
 //
 // Tiling: workgroup TX·TY threads computes a BM×BN = (8·TY)×(8·TX) tile of C; each thread an 8×8 block
 // held in 16 vec4 registers: rows ty·4+i and BM/2+ty·4+i, columns tx·4+j and BN/2+tx·4+j (the two
@@ -62,6 +64,7 @@ override GA: u32 = 2u;
 override GB: u32 = 2u;
 override HALF_B: bool = false;
 override B_NFAST: bool = false;
+override COLS8: bool = false;
 // HALF_B: 8-half groups ("octets") of B per slab; each of the first min(QB, NT) threads stages one,
 // threads below QB - NT a second (QB ≤ 2·NT, checked by the launcher).
 override QB: u32 = BN * BK / 8u;
@@ -315,9 +318,17 @@ fn putBh(buf: u32, q: u32, w: vec4<u32>) {
     putBT(buf, nk.x, nk.y + 4u, hi);
     return;
   }
-  let r = (buf * BK + nk.y) * SB + nk.x / 4u;
-  Bs[r] = lo;
-  Bs[r + 1u] = hi;
+  let r = (buf * BK + nk.y) * SB;
+  if (COLS8) {
+    // Column permutation: slot c holds columns 8c..8c+3, slot c + TX columns 8c+4..8c+7, so each of the
+    // two stores of a warp writes consecutive vec4 (no 2-way bank conflict) and thread tx owns the 8
+    // consecutive columns 8tx..8tx+7 (see `main`'s epilogue).
+    Bs[r + nk.x / 8u] = lo;
+    Bs[r + nk.x / 8u + TX] = hi;
+    return;
+  }
+  Bs[r + nk.x / 4u] = lo;
+  Bs[r + nk.x / 4u + 1u] = hi;
 }
 
 fn store4v(cBase: u32, row: u32, col: u32, v: vec4<f32>) {
@@ -411,8 +422,12 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   let cBase = wg.z * p.M * p.N;
   let r0 = m0 + ty * 4u;
   let r1 = m0 + BM / 2u + ty * 4u;
-  let q0 = n0 + tx * 4u;
-  let q1 = n0 + BN / 2u + tx * 4u;
+  var q0 = n0 + tx * 4u;
+  var q1 = n0 + BN / 2u + tx * 4u;
+  if (COLS8) {
+    q0 = n0 + tx * 8u;
+    q1 = q0 + 4u;
+  }
   store4v(cBase, r0, q0, c0);
   store4v(cBase, r0, q1, c1);
   store4v(cBase, r0 + 1u, q0, c2);

@@ -24,7 +24,7 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     small: { type: "boolean", default: false },
-    part: { type: "string", default: "frozen" },
+    part: { type: "string", default: "frozen,lora" },
     only: { type: "string" },
     skip: { type: "string", default: "" },
     budget: { type: "string", default: "1e9" },
@@ -70,35 +70,41 @@ interface Shape {
   K: number;
   transB: boolean;
   tb: DType;
+  transA?: boolean;
+  beta?: number;
 }
 
 // Sizes: d model width, kv k/v width, f MLP width, T tokens; --small keeps the ratios' spirit at sizes that
-// are no multiples of the tiles (lavapipe), with one K % 8 = 4 shape for the vec4<f16> path.
+// are no multiples of the tiles (lavapipe).
 const [d, kv, f, T] = values.small ? [136, 40, 264, 72] : [4096, 1024, 14336, 2048];
 const n = values.small ? 132 : 4096;
 const frozen: Shape[] = [
-  { label: "T 4096³", M: n, N: n, K: n, transB: true, tb: "f16" },
-  { label: "N 4096³", M: n, N: n, K: n, transB: false, tb: "f16" },
-  { label: "T q,o", M: T, N: d, K: d, transB: true, tb: "f16" },
-  { label: "T k,v", M: T, N: kv, K: d, transB: true, tb: "f16" },
-  { label: "T gate,up", M: T, N: f, K: d, transB: true, tb: "f16" },
-  { label: "T down", M: T, N: d, K: f, transB: true, tb: "f16" },
   { label: "N q,o", M: T, N: d, K: d, transB: false, tb: "f16" },
   { label: "N k,v", M: T, N: d, K: kv, transB: false, tb: "f16" },
   { label: "N gate,up", M: T, N: d, K: f, transB: false, tb: "f16" },
   { label: "N down", M: T, N: f, K: d, transB: false, tb: "f16" },
-  ...(values.small ? [{ label: "T K%8=4", M: 40, N: 44, K: 36, transB: true, tb: "f16" as DType }] : []),
+  { label: "N 4096³", M: n, N: n, K: n, transB: false, tb: "f16" },
+  { label: "T 4096³", M: n, N: n, K: n, transB: true, tb: "f16" },
+  { label: "T q,o", M: T, N: d, K: d, transB: true, tb: "f16" },
+  { label: "T k,v", M: T, N: kv, K: d, transB: true, tb: "f16" },
 ];
 const f32Shapes: Shape[] = [
-  { label: "f32 T 4096³", M: n, N: n, K: n, transB: true, tb: "f32" },
   { label: "f32 N 4096³", M: n, N: n, K: n, transB: false, tb: "f32" },
 ];
 
-// LoRA products (f32, rank 64): split-K targets.
+// LoRA products (f32, rank r; src/ops/lora.ts), q/o (out = d) and k/v (out = kv); thin needs max ≥ 512.
 const r = values.small ? 8 : 64;
+const [lo, lkv, lT] = values.small ? [520, 136, 520] : [d, kv, T];
 const lora: Shape[] = [
-  { label: "lora x·Aᵀ", M: T, N: r, K: d, transB: true, tb: "f32" },
-  { label: "lora h·Bᵀ", M: T, N: d, K: r, transB: true, tb: "f32" },
+  { label: "x·Aᵀ", M: lT, N: r, K: lo, transB: true, tb: "f32" },
+  { label: "h·Bᵀ", M: lT, N: lo, K: r, transB: true, tb: "f32", beta: 1 },
+  { label: "h·Bᵀ kv", M: lT, N: lkv, K: r, transB: true, tb: "f32", beta: 1 },
+  { label: "dC·B", M: lT, N: r, K: lo, transB: false, tb: "f32" },
+  { label: "dC·B kv", M: lT, N: r, K: lkv, transB: false, tb: "f32" },
+  { label: "dhᵀ·x", M: r, N: lo, K: lT, transB: false, tb: "f32", transA: true },
+  { label: "dCᵀ·h", M: lo, N: r, K: lT, transB: false, tb: "f32", transA: true },
+  { label: "dCᵀ·h kv", M: lkv, N: r, K: lT, transB: false, tb: "f32", transA: true },
+  { label: "dx+=dh·A", M: lT, N: lo, K: r, transB: false, tb: "f32", beta: 1 },
 ];
 
 // One buffer per role, big enough for every shape: gemm takes M, N, K explicitly.
@@ -122,15 +128,16 @@ const run = (s: Shape) =>
     K: s.K,
     strideA: 0,
     strideB: 0,
-    transA: false,
+    transA: !!s.transA,
     transB: s.transB,
     alpha: 1,
-    beta: 0,
+    beta: s.beta ?? 0,
   });
 
 /** First run of a variant on a shape: compiles, reads the output and compares it with v0's. */
 async function check(s: Shape): Promise<{ path: string; diff: number; firstMs: number }> {
   const t0 = performance.now();
+  if (s.beta) gpu.clear(C.buffer); // beta = 1 adds onto C: start from zeros
   run(s);
   const path = lastMatmulPath();
   const out = new Float32Array(await gpu.read(C.buffer, s.M * s.N * 4));
@@ -166,7 +173,7 @@ interface Variant {
   v0?: boolean;
 }
 
-// The launcher's choices before this workbench (v0 and "new kernel, v0 choices" run under them).
+// The launcher's choices at commit 2c1ffee (v0, and the base of every variant): what matmul_v0.wgsl ran.
 const v0Choices: Partial<MatmulTuning> = {
   TX: 16,
   TY: 16,
@@ -174,48 +181,53 @@ const v0Choices: Partial<MatmulTuning> = {
   PAD: 0,
   large: { TX: 32, TY: 16, BK: 16 },
   splitTarget: 128,
-  fillBelow: 0,
-  halfB: false,
-  bNFast: false,
+  splitMinK: 256,
+  fillBelow: 256,
+  fillTarget: 256,
+  fillMinK: 2048,
+  halfB: true,
+  bNFast: true,
+  cols8: false,
+  f16N: null,
+  thin: null,
+  shortK: 0,
 };
-const byLabel = (...labels: string[]) => all.filter((s) => labels.includes(s.label));
-const t128 = (BK: number, PAD = 0) => ({ large: null, TX: 16, TY: 16, BK, PAD });
-// In priority order (a device call may stop early: --budget). H200, 2026-11-30, best of 4 rounds, TFLOP/s
-// for T 4096³ | N 4096³ | T q,o | T k,v | T gate,up | T down | N q,o | N k,v | N gate,up | N down:
-//   v0       31.5 35.2 31.5 29.1 31.5 31.5 35.2 36.1 35.3 35.2   (f32: T 36.1, N 38.0)
-//   hB       34.6 36.1 34.6 31.9 34.6 34.9 36.1 35.4 36.3 36.2
-//   hB+B     37.3 36.1 37.3 31.7 37.4 37.8 36.1 35.4 36.3 36.2   (f32 Bᵀ with n-fast staging: 30.5)
-//   hB 128² BK8 36.5 33.4 36.2 31.9 36.7 36.6 33.4 32.8 33.6 33.5; hB 128² BK16 ≈ hB but T k,v 34.5
-//   T k,v: hB fill2 34.9, fill3 34.0, BK16 fill2 33.4, large fill4 32.7, 64×128 34.3.
-// Consecutive-m staging of f32 A (then an override A_MFAST) cost 3–15% in every layout and was removed.
-const kvs = byLabel("T k,v", "N k,v");
-const fillK = (S: number) => ({ fillBelow: 256, fillTarget: 128 * S, fillMinK: values.small ? 64 : 2048 });
-const noFill = { fillBelow: 0 };
+// Round 2 (H200, 2026-11-30): figures in src/ops/matmul_kernels.ts and the commit message.
+const nShapes = frozen.filter((s) => s.label.startsWith("N"));
+const f16N = (TX: number, TY: number, BK: number) => ({ f16N: { TX, TY, BK } });
 const frozenVariants: Variant[] = [
-  { name: "v0", tuning: {}, shapes: [...frozen, ...f32Shapes], v0: true },
-  { name: "hB", tuning: { halfB: true }, shapes: frozen },
-  { name: "hB+B", tuning: { halfB: true, bNFast: true }, shapes: [...frozen, ...f32Shapes] },
-  { name: "hB 128² BK8", tuning: { halfB: true, ...t128(8) }, shapes: frozen },
-  { name: "hB 128² BK16", tuning: { halfB: true, ...t128(16) }, shapes: frozen },
-  { name: "hB fill2", tuning: { halfB: true, ...fillK(2) }, shapes: kvs },
-  { name: "hB fill3", tuning: { halfB: true, ...fillK(3) }, shapes: kvs },
-  { name: "hB BK16 fill2", tuning: { halfB: true, ...t128(16), ...fillK(2) }, shapes: kvs },
-  // The large tile for k/v too (its 64 tiles × 4 slices): splitTarget 64 lets useLarge take it.
-  { name: "hB large fill4", tuning: { halfB: true, splitTarget: 64, ...fillK(4) }, shapes: kvs },
-  { name: "hB 64×128", tuning: { halfB: true, large: null, TX: 16, TY: 8, BK: 16 }, shapes: kvs },
-  { name: "default (this commit)", tuning: defaults, shapes: [...frozen, ...f32Shapes] },
-  { name: "default, no fill", tuning: { ...defaults, ...noFill }, shapes: kvs },
+  { name: "f16N 128²/16", tuning: f16N(16, 16, 16), shapes: nShapes },
+  { name: "f16N 128²/16 cols8", tuning: { ...f16N(16, 16, 16), cols8: true }, shapes: nShapes },
+  { name: "f16N 256×128/16", tuning: f16N(16, 32, 16), shapes: nShapes },
+  { name: "f16N 256×128/16 cols8", tuning: { ...f16N(16, 32, 16), cols8: true }, shapes: nShapes },
+  { name: "f16N 128×64/16 cols8", tuning: { ...f16N(8, 16, 16), cols8: true }, shapes: nShapes },
+];
+const thin = (wide: number, BK: number, thinTarget: number, thinMinK = 128) => ({
+  name: `thin ${wide === 16 ? 128 : 64}/${BK} t${thinTarget} k${thinMinK}`,
+  tuning: { thin: { wide, BK }, thinFrom: 512, thinTarget, thinMinK },
+  shapes: lora.filter((s) => s.K > r),
+});
+const loraVariants: Variant[] = [
+  thin(16, 16, 256),
+  thin(16, 8, 256),
+  thin(8, 8, 256),
+  thin(8, 8, 512),
+  thin(16, 16, 384),
+  thin(16, 16, 256, 64),
+  { name: "shortK 128²", tuning: { shortK: 128 }, shapes: lora.filter((s) => s.K === r) },
 ];
 
-const loraVariants: Variant[] = [128, 264].map((target) => ({
-  name: `split target ${target}`,
-  tuning: { splitTarget: target },
-  shapes: lora,
-}));
-
+const frozenOn = parts.has("frozen"), loraOn = parts.has("lora");
+const picked = [...(frozenOn ? [...frozen, ...f32Shapes] : []), ...(loraOn ? lora : [])];
 const variants = [
-  ...(parts.has("frozen") ? frozenVariants : []),
-  ...(parts.has("lora") ? loraVariants : []),
+  { name: "v0", tuning: {}, shapes: picked, v0: true },
+  ...(frozenOn ? frozenVariants : []),
+  ...(loraOn ? loraVariants : []),
+  {
+    name: "default (this commit)",
+    tuning: defaults,
+    shapes: picked.filter((s) => !s.label.startsWith("f32")),
+  },
 ].filter((v) => (!only || only.has(v.name) || v.v0) && !values.skip.split(",").includes(v.name));
 
 console.log(`data ready at ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -254,21 +266,26 @@ for (; round < Number(values.rounds); round++) {
   console.log(`round ${round + 1} done at ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 useV0 = false;
-// Matrices: variants × shapes, TFLOP/s and GPU ms (best of the rounds); worst |diff| vs v0 per variant.
-const labels = [...new Set(variants.flatMap((v) => v.shapes.map((s) => s.label)))];
-const cells: [string, (r: Row) => string][] = [
-  ["TFLOP/s", (r) => r.tflops.toFixed(1)],
-  ["GPU ms", (r) => r.ms.toFixed(3)],
-];
-for (const [what, cell] of cells) {
-  console.log(`\n${what}, best of ${round} rounds | ${labels.join(" | ")} | max diff | paths`);
-  for (const v of variants) {
-    const rs = labels.map((l) => rows.get(`${v.name}|${l}`));
-    const diff = Math.max(...rs.map((r) => r?.diff ?? 0));
-    const paths = [...new Set(rs.filter((r) => r).map((r) => r!.path))].join(",");
-    console.log(
-      `${v.name} | ${rs.map((r) => (r ? cell(r) : "")).join(" | ")} | ${diff.toExponential(0)} | ${paths}`,
-    );
+// Matrices per part: variants × shapes, TFLOP/s and GPU ms (best of the rounds); worst |diff| vs v0.
+const groups = [[...frozen, ...f32Shapes], lora].map((g) => g.map((s) => s.label));
+for (const labels of groups) {
+  const vs = variants.filter((v) => labels.some((l) => rows.has(`${v.name}|${l}`)));
+  if (vs.length === 0) continue;
+  for (
+    const [what, cell] of [["TFLOP/s", (r: Row) => r.tflops.toFixed(1)], [
+      "ms",
+      (r: Row) => r.ms.toFixed(3),
+    ]] as const
+  ) {
+    console.log(`\n${what}, best of ${round} | ${labels.join(" | ")} | max diff | paths`);
+    for (const v of vs) {
+      const rs = labels.map((l) => rows.get(`${v.name}|${l}`));
+      const diff = Math.max(...rs.map((r) => r?.diff ?? 0));
+      const paths = what === "ms" ? "" : [...new Set(rs.filter((r) => r).map((r) => r!.path))].join(",");
+      console.log(
+        `${v.name} | ${rs.map((r) => (r ? cell(r) : "")).join(" | ")} | ${diff.toExponential(0)} | ${paths}`,
+      );
+    }
   }
 }
 setMatmulTuning(defaults);

@@ -13,17 +13,22 @@
 //   `main` reads the same buffers through vec4 views A4, B4, C4 (bindings 1-3), so it needs the
 //   contiguous dimension of A, of B and N to be multiples of 4; `simple` takes any shape.
 // Types: TA, TB (f32 or f16 storage, converted to f32 once on load), TBIAS; prepended by the runtime.
+//   HALF_B: B is f16 storage bound as TB = u32 (two halves per element, unpack2x16float); `main` then
+//   loads 8 halves (one vec4<u32>, 16 bytes) per thread and needs B's contiguous dimension, strideB and
+//   BK to be multiples of 8. On the H200 this took f16-B A·Bᵀ 4096³ from 31.5 to 34.6 TFLOP/s (37.3
+//   with B_NFAST) and A·B from 35.2 to 36.1: the vec4<f16> loads were what cost the f16 paths.
 //
 // Tiling: workgroup TX·TY threads computes a BM×BN = (8·TY)×(8·TX) tile of C; each thread an 8×8 block
 // held in 16 vec4 registers: rows ty·4+i and BM/2+ty·4+i, columns tx·4+j and BN/2+tx·4+j (the two
 // halves keep each warp's shared-memory reads conflict-free). K is walked in BK-deep slabs staged in
 // shared memory, A transposed (As[k][m]) and B as Bs[k][n], so the inner loop reads 4 vec4 and does
-// 64 FMAs per k. Rows may be padded by PAD vec4 (spreads the transposing stores over banks; on the
-// H200 PAD 0 measured as fast). `main` double-buffers: slab t+1 is fetched into registers while slab
-// t is multiplied, one barrier per slab, two slabs per loop trip so buffer offsets are literals.
-// `simple` is single-buffered with scalar loads (any shape; the narrow tile for M ≤ 16).
+// 64 FMAs per k. An operand stored K-contiguous (A, or Bᵀ) is transposed on its way into shared
+// memory with scalar stores (4-byte columns of vec4 rows). Rows may be padded by PAD vec4. `main`
+// double-buffers: slab t+1 is fetched into registers while slab t is multiplied, one barrier per slab,
+// two slabs per loop trip so buffer offsets are literals. `simple` is single-buffered with scalar loads
+// (any shape; the narrow tile for M ≤ 16).
 // Grid: (ceil(N/BN), ceil(M/BM), batch·S). Every global access is bounds-checked: any M, N, K works.
-// H200 (bench/workbench/matmul.ts): 128×128 BK 8 PAD 0 at 36–37 TFLOP/s f32; cuBLAS fp32 51.
+// H200 figures: bench/workbench/matmul.ts and src/ops/matmul_kernels.ts.
 
 struct Params {
   M: u32,
@@ -55,6 +60,11 @@ override SB: u32 = BN / 4u + PAD;
 // these declared after functions that use other overrides made naga 29 panic.)
 override GA: u32 = 2u;
 override GB: u32 = 2u;
+override HALF_B: bool = false;
+override B_NFAST: bool = false;
+// HALF_B: 8-half groups ("octets") of B per slab; each of the first min(QB, NT) threads stages one,
+// threads below QB - NT a second (QB ≤ 2·NT, checked by the launcher).
+override QB: u32 = BN * BK / 8u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> A: array<TA>;
@@ -115,8 +125,11 @@ fn loadB(e: u32, k0: u32) -> f32 {
   let col = n0 + nk.x;
   let k = k0 + nk.y;
   if (col >= p.N || k >= kEnd) { return 0.0; }
-  if (TRANS_B) { return f32(B[bBase + col * p.K + k]); }
-  return f32(B[bBase + k * p.N + col]);
+  var i = bBase + k * p.N + col;
+  if (TRANS_B) { i = bBase + col * p.K + k; }
+  // u32(..) is the identity for HALF_B's TB = u32 and only type-checks the branch for f32/f16.
+  if (HALF_B) { return unpack2x16float(u32(B[i / 2u]))[i % 2u]; }
+  return f32(B[i]);
 }
 
 fn storeA(buf: u32, e: u32, v: f32) {
@@ -214,8 +227,7 @@ fn setup(wg: vec3<u32>) -> u32 {
 @group(0) @binding(2) var<storage, read> B4: array<vec4<TB>>;
 @group(0) @binding(3) var<storage, read_write> C4: array<vec4<f32>>;
 
-// Slab vec4 q of A: (row of the contiguous dimension, vec4 column). Non-transposed A is contiguous
-// along k (BK/4 vec4 per m), transposed A along m (BM/4 vec4 per k).
+// Slab vec4 q of A: transposed A is contiguous along m (BM/4 vec4 per k), plain A along k.
 fn fetchA(q: u32, k0: u32) -> vec4<f32> {
   if (TRANS_A) {
     let k = k0 + q / (BM / 4u);
@@ -242,6 +254,27 @@ fn fetchB(q: u32, k0: u32) -> vec4<f32> {
   return vec4<f32>(B4[(bBase + k * p.N + n) / 4u]);
 }
 
+// HALF_B: octet q of the B slab, 8 halves along B's contiguous dimension (k for Bᵀ, n otherwise), as
+// (n, k) in the tile. Bᵀ octets go to consecutive n (B_NFAST: every scalar store of a warp hits its own
+// bank) or to consecutive k of one n (two threads read one 32-byte sector). Octets never straddle kEnd
+// or N: K (or N), kChunk and BK are multiples of 8.
+fn octetB(q: u32) -> vec2<u32> {
+  if (!TRANS_B) { return vec2(8u * (q % (BN / 8u)), q / (BN / 8u)); }
+  if (B_NFAST) { return vec2(q % BN, 8u * (q / BN)); }
+  let per = max(BK / 8u, 1u);
+  return vec2(q / per, 8u * (q % per));
+}
+
+fn fetchBh(q: u32, k0: u32) -> vec4<u32> {
+  let nk = octetB(q);
+  let n = n0 + nk.x;
+  let k = k0 + nk.y;
+  if (n >= p.N || k >= kEnd) { return vec4(0u); }
+  var i = bBase + k * p.N + n;
+  if (TRANS_B) { i = bBase + n * p.K + k; }
+  return vec4<u32>(B4[i / 8u]); // the identity for TB = u32 (type-checks for f32/f16)
+}
+
 fn putA(buf: u32, q: u32, v: vec4<f32>) {
   if (TRANS_A) {
     As[(buf * BK + q / (BM / 4u)) * SA + q % (BM / 4u)] = v;
@@ -256,17 +289,35 @@ fn putA(buf: u32, q: u32, v: vec4<f32>) {
   As[r + 3u * SA][m % 4u] = v.w;
 }
 
-fn putB(buf: u32, q: u32, v: vec4<f32>) {
-  if (!TRANS_B) {
-    Bs[(buf * BK + q / (BN / 4u)) * SB + q % (BN / 4u)] = v;
-    return;
-  }
-  let n = q / (BK / 4u);
-  let r = (buf * BK + 4u * (q % (BK / 4u))) * SB + n / 4u;
+// Transposing store of Bᵀ: 4 consecutive k (from k) of column n go to 4 k rows.
+fn putBT(buf: u32, n: u32, k: u32, v: vec4<f32>) {
+  let r = (buf * BK + k) * SB + n / 4u;
   Bs[r][n % 4u] = v.x;
   Bs[r + SB][n % 4u] = v.y;
   Bs[r + 2u * SB][n % 4u] = v.z;
   Bs[r + 3u * SB][n % 4u] = v.w;
+}
+
+fn putB(buf: u32, q: u32, v: vec4<f32>) {
+  if (TRANS_B) {
+    putBT(buf, q / (BK / 4u), 4u * (q % (BK / 4u)), v);
+    return;
+  }
+  Bs[(buf * BK + q / (BN / 4u)) * SB + q % (BN / 4u)] = v;
+}
+
+fn putBh(buf: u32, q: u32, w: vec4<u32>) {
+  let lo = vec4(unpack2x16float(w.x), unpack2x16float(w.y));
+  let hi = vec4(unpack2x16float(w.z), unpack2x16float(w.w));
+  let nk = octetB(q);
+  if (TRANS_B) {
+    putBT(buf, nk.x, nk.y, lo);
+    putBT(buf, nk.x, nk.y + 4u, hi);
+    return;
+  }
+  let r = (buf * BK + nk.y) * SB + nk.x / 4u;
+  Bs[r] = lo;
+  Bs[r + 1u] = hi;
 }
 
 fn store4v(cBase: u32, row: u32, col: u32, v: vec4<f32>) {
@@ -289,7 +340,7 @@ fn slab(buf: u32, tx: u32, ty: u32) {
   }
 }
 
-// Registers holding the next slab while the current one is multiplied.
+// Registers holding the next slab while the current one is multiplied (hb: HALF_B's raw octets).
 var<private> pa0: vec4<f32>;
 var<private> pa1: vec4<f32>;
 var<private> pa2: vec4<f32>;
@@ -298,6 +349,8 @@ var<private> pb0: vec4<f32>;
 var<private> pb1: vec4<f32>;
 var<private> pb2: vec4<f32>;
 var<private> pb3: vec4<f32>;
+var<private> hb0: vec4<u32>;
+var<private> hb1: vec4<u32>;
 
 // Multiplies slab `cur` (already in shared memory) while fetching the slab at k1 into registers, then
 // stores those into the other buffer. Called with literal `cur` so shared-memory offsets are constants.
@@ -306,17 +359,27 @@ fn pipelinedSlab(cur: u32, k1: u32, tid: u32, tx: u32, ty: u32) {
   pa0 = fetchA(tid, k1);
   if (GA > 1u) { pa1 = fetchA(tid + NT, k1); }
   if (GA > 2u) { pa2 = fetchA(tid + 2u * NT, k1); pa3 = fetchA(tid + 3u * NT, k1); }
-  pb0 = fetchB(tid, k1);
-  if (GB > 1u) { pb1 = fetchB(tid + NT, k1); }
-  if (GB > 2u) { pb2 = fetchB(tid + 2u * NT, k1); pb3 = fetchB(tid + 3u * NT, k1); }
+  if (HALF_B) {
+    if (tid < QB) { hb0 = fetchBh(tid, k1); }
+    if (tid + NT < QB) { hb1 = fetchBh(tid + NT, k1); }
+  } else {
+    pb0 = fetchB(tid, k1);
+    if (GB > 1u) { pb1 = fetchB(tid + NT, k1); }
+    if (GB > 2u) { pb2 = fetchB(tid + 2u * NT, k1); pb3 = fetchB(tid + 3u * NT, k1); }
+  }
   slab(cur, tx, ty);
   let nxt = 1u - cur;
   putA(nxt, tid, pa0);
   if (GA > 1u) { putA(nxt, tid + NT, pa1); }
   if (GA > 2u) { putA(nxt, tid + 2u * NT, pa2); putA(nxt, tid + 3u * NT, pa3); }
-  putB(nxt, tid, pb0);
-  if (GB > 1u) { putB(nxt, tid + NT, pb1); }
-  if (GB > 2u) { putB(nxt, tid + 2u * NT, pb2); putB(nxt, tid + 3u * NT, pb3); }
+  if (HALF_B) {
+    if (tid < QB) { putBh(nxt, tid, hb0); }
+    if (tid + NT < QB) { putBh(nxt, tid + NT, hb1); }
+  } else {
+    putB(nxt, tid, pb0);
+    if (GB > 1u) { putB(nxt, tid + NT, pb1); }
+    if (GB > 2u) { putB(nxt, tid + 2u * NT, pb2); putB(nxt, tid + 3u * NT, pb3); }
+  }
 }
 
 @compute @workgroup_size(NT)
@@ -329,7 +392,11 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wg: ve
   let nTiles = (max(kStop, kBeg) - kBeg + BK - 1u) / BK;
   if (nTiles > 0u) {
     for (var i = 0u; i < GA; i++) { putA(0u, tid + i * NT, fetchA(tid + i * NT, kBeg)); }
-    for (var i = 0u; i < GB; i++) { putB(0u, tid + i * NT, fetchB(tid + i * NT, kBeg)); }
+    if (HALF_B) {
+      for (var q = tid; q < QB; q += NT) { putBh(0u, q, fetchBh(q, kBeg)); }
+    } else {
+      for (var i = 0u; i < GB; i++) { putB(0u, tid + i * NT, fetchB(tid + i * NT, kBeg)); }
+    }
     workgroupBarrier();
   }
   // Two slabs per trip so each call sees a literal buffer index; one barrier per slab.

@@ -52,6 +52,24 @@ export interface MatmulTuning extends GemvTuning {
   halfB: boolean;
   /** With halfB and Bᵀ: consecutive threads stage consecutive weight rows (kernel override B_NFAST). */
   bNFast: boolean;
+  /** With halfB and B (not Bᵀ): each thread owns 8 consecutive columns (kernel override COLS8). */
+  cols8: boolean;
+  /**
+   * Tile for packed f16 B products in the A·B layout (backward dX through a frozen weight) wherever the
+   * ordinary or the large tile would run; BK a multiple of 8. null: those tiles.
+   */
+  f16N: { TX: number; TY: number; BK: number } | null;
+  /**
+   * Tile for thin products (the LoRA rank-r ones): min(M, N) ≤ 64 and max(M, N) ≥ thinFrom. The thin
+   * side gets 64 (8 threads), the other 8·wide; K is split into about thinTarget workgroups with slices
+   * of ≥ thinMinK. null: such products take the ordinary tile and split.
+   */
+  thin: { wide: number; BK: number } | null;
+  thinFrom: number;
+  thinTarget: number;
+  thinMinK: number;
+  /** Products with K ≤ shortK never take the large tile (0: no limit). */
+  shortK: number;
 }
 
 // Defaults from the H200 workbench (bench/workbench/matmul.ts): 128×128 BK 8 PAD 0 reached 36–37 TFLOP/s
@@ -61,6 +79,13 @@ export interface MatmulTuning extends GemvTuning {
 // down), A·B to 36.1–36.3; k/v (A·Bᵀ, 128 tiles) 29.1 → 34.9 with fill (split K in 2). Consecutive-m
 // staging of f32 A and consecutive-n staging of f32 Bᵀ measured 3–15% slower and were dropped; bNFast
 // is a no-op on the 128×128 BK 8 tile (one octet per weight row and slab). GEMV defaults: src/ops/gemv.ts.
+// Round 2 (H200, 2026-11-30, best of 4, two calls agreeing within 0.3): f16 A·B (dX) on 128×128 BK 16
+// (f16N) instead of the large tile: q,o 34.3 → 35.7, k,v 33.8 → 34.4, gate,up 34.2 → 36.0, down 34.7 →
+// 35.8 TFLOP/s (cols8 is +0.2 of that; 256×128 BK 16 32.7–33.3, 128×64 34.1–34.5). LoRA (r 64, M 2048):
+// the thin 128×64 / 64×128 tile BK 16, split to ~256 workgroups (slices ≥ 128): x·Aᵀ 0.070 → 0.046 ms,
+// dC·B 0.070 → 0.044 (k/v 0.037 → 0.019), dhᵀ·x 0.071 → 0.042, dCᵀ·h 0.071 → 0.041 (k/v 0.039 →
+// 0.020); targets 384/512 and 64×64 tiles were no better. K ≤ 128 on the 128×128 tile (shortK): h·Bᵀ and
+// dx += dh·A 0.049 → 0.046.
 const tuning: Omit<MatmulTuning, keyof GemvTuning> = {
   entry: "main",
   TX: 16,
@@ -77,6 +102,13 @@ const tuning: Omit<MatmulTuning, keyof GemvTuning> = {
   fillMinK: 2048,
   halfB: true,
   bNFast: true,
+  cols8: true,
+  f16N: { TX: 16, TY: 16, BK: 16 },
+  thin: { wide: 16, BK: 16 },
+  thinFrom: 512,
+  thinTarget: 256,
+  thinMinK: 128,
+  shortK: 128,
 };
 
 /**
@@ -91,6 +123,8 @@ export function setMatmulTuning(t: Partial<MatmulTuning>): MatmulTuning {
     ...tuning,
     skinny: { ...tuning.skinny },
     large: tuning.large && { ...tuning.large },
+    thin: tuning.thin && { ...tuning.thin },
+    f16N: tuning.f16N && { ...tuning.f16N },
     ...setGemvTuning(t),
   };
   Object.assign(tuning, Object.fromEntries(Object.entries(t).filter(([k]) => k in tuning)));
@@ -103,15 +137,17 @@ export interface Gemm extends GemmOperands {
   transB: boolean;
 }
 
+/** Whether a PAD-0 tile fits the adapter's thread count and shared memory (two slabs of A and B). */
+function fits(gpu: Gpu, t: { TX: number; TY: number; BK: number } | null): boolean {
+  const lim = gpu.device.limits;
+  return !!t && t.TX * t.TY <= lim.maxComputeInvocationsPerWorkgroup &&
+    2 * t.BK * 2 * (t.TX + t.TY) * 16 <= lim.maxComputeWorkgroupStorageSize;
+}
+
 /** The large tile: when configured, allowed by the adapter, and the output fills enough workgroups. */
 function useLarge(gpu: Gpu, g: Gemm): boolean {
   const L = tuning.large;
-  if (!L) return false;
-  const lim = gpu.device.limits;
-  const smem = 2 * L.BK * 2 * (L.TX + L.TY) * 16; // two slabs of A and B, vec4 rows, PAD 0
-  if (L.TX * L.TY > lim.maxComputeInvocationsPerWorkgroup || smem > lim.maxComputeWorkgroupStorageSize) {
-    return false;
-  }
+  if (!L || !fits(gpu, L) || (tuning.shortK > 0 && g.K <= tuning.shortK)) return false;
   return Math.ceil(g.N / (8 * L.TX)) * Math.ceil(g.M / (8 * L.TY)) * g.batch >= tuning.splitTarget;
 }
 
@@ -151,7 +187,13 @@ export function gemm(g: Gemm): void {
   const skinny = g.M <= tuning.skinnyM;
   // `main` reads and writes vec4s: the contiguous dimension of A, of B and of C must be multiples of 4.
   const aligned = g.N % 4 === 0 && (g.transA ? g.M : g.K) % 4 === 0 && (g.transB ? g.K : g.N) % 4 === 0;
-  const t = skinny ? tuning.skinny : (aligned && useLarge(gpu, g)) ? tuning.large! : tuning;
+  const thin = !skinny && aligned ? thinTile(g) : null;
+  // Packed f16 A·B has its own tile (the large one's B staging measured slower there).
+  const f16N = !skinny && !thin && aligned && tuning.halfB && g.b.dtype === "f16" && !g.transB &&
+      g.N % 8 === 0 && g.strideB % 8 === 0 && fits(gpu, tuning.f16N)
+    ? tuning.f16N
+    : null;
+  const t = skinny ? tuning.skinny : thin ?? f16N ?? ((aligned && useLarge(gpu, g)) ? tuning.large! : tuning);
   const entry = skinny || !aligned ? "simple" : tuning.entry;
   const per = (x: number) => 8 * x * t.BK / (4 * t.TX * t.TY); // vec4 each thread stages per slab
   const [ga, gb] = [per(t.TY), per(t.TX)];
@@ -163,11 +205,11 @@ export function gemm(g: Gemm): void {
   const [BM, BN] = [8 * t.TY, 8 * t.TX];
   const gx = Math.ceil(g.N / BN), gy = Math.ceil(g.M / BM);
   if (gx > maxDim || gy > maxDim) throw new Error(`matmul: [${g.M}, ${g.N}] output too large for one grid`);
-  const S = splitCount(g, gx * gy * g.batch, maxDim);
+  const S = thin ? thinSplit(g, gx * gy * g.batch, maxDim) : splitCount(g, gx * gy * g.batch, maxDim);
   const kChunk = Math.ceil(Math.ceil(g.K / S) / t.BK) * t.BK;
   const slices = Math.ceil(g.K / kChunk);
   const part = slices > 1 ? Tensor.empty(gpu, [g.batch * slices * g.M * g.N], "f32") : null;
-  matmulPath.last = (t === tuning.large ? `${entry}/large` : entry) +
+  matmulPath.last = (t === tuning.large ? `${entry}/large` : thin ? `${entry}/thin` : entry) +
     (slices > 1 ? `+splitK(${slices})` : "");
   const u = new Uniforms().u32(g.M).u32(g.N).u32(g.K).u32(slices).u32(kChunk).u32(g.strideA).u32(g.strideB);
   if (part) u.f32(1).f32(0).u32(0);
@@ -184,12 +226,13 @@ export function gemm(g: Gemm): void {
         TX: t.TX,
         TY: t.TY,
         BK: t.BK,
-        PAD: t === tuning.large ? 0 : tuning.PAD,
+        PAD: t === tuning.large || thin || f16N ? 0 : tuning.PAD,
         TRANS_A: +g.transA,
         TRANS_B: +g.transB,
         ...(entry === "main" ? { GA: ga, GB: gb } : {}),
         ...(halfB ? { HALF_B: 1 } : {}),
         ...(halfB && g.transB && tuning.bNFast ? { B_NFAST: 1 } : {}),
+        ...(halfB && !g.transB && tuning.cols8 ? { COLS8: 1 } : {}),
       },
     },
     { 1: g.a.buffer, 2: g.b.buffer, 3: part ? part.buffer : g.out.buffer, 4: biasBuf },
@@ -200,6 +243,19 @@ export function gemm(g: Gemm): void {
     reduce(gpu, g, part, slices);
     part.dispose();
   }
+}
+
+/** The thin tile (TX, TY, BK) for a product with one side ≤ 64 and the other ≥ thinFrom, else null. */
+function thinTile(g: Gemm): { TX: number; TY: number; BK: number } | null {
+  const T = tuning.thin;
+  if (!T || Math.min(g.M, g.N) > 64 || Math.max(g.M, g.N) < tuning.thinFrom) return null;
+  return { TX: g.N <= 64 ? 8 : T.wide, TY: g.M <= 64 ? 8 : T.wide, BK: T.BK };
+}
+
+/** K slices for the thin tile: about thinTarget workgroups, each slice ≥ thinMinK deep. */
+function thinSplit(g: Gemm, groups: number, maxDim: number): number {
+  const S = Math.min(Math.floor(g.K / tuning.thinMinK), Math.ceil(tuning.thinTarget / groups), 64);
+  return Math.max(1, Math.min(S, Math.floor(maxDim / g.batch)));
 }
 
 /**
