@@ -36,18 +36,21 @@
 // Phase B (acc += Tᵀ·Y over the tile's 64 rows of Y): the P or dS tile goes to `sm` as [col][row] with
 // the vec4 column index XOR-swizzled by (col / 4) (conflict-free transposed stores), Y is staged 16
 // rows at a time as [row][DS4] vec4, the next chunk prefetched. MERGE_B (grad_kv with dk and dv): P
-// and dS tiles side by side and dO and q rows staged together, so dv and dk take one phase B.
+// and dS tiles side by side and dO and q rows staged together, so dv and dk take one phase B. SPLIT
+// (with MERGE_B): half the threads do S, P, dv and half dP, dS, dk, each on 8 × 4 score and 8 × 8
+// gradient blocks (attention_backward_kv.wgsl): fewer workgroup-memory reads per FMA.
 // Workgroup memory: SMEM vec4 = max(NBUF·4·AD·(16 + PADA), 1024 + NBUF·16·DS4), with MERGE_B
 // 2048 + NBUF·32·DS4 for the second part; computed by the launcher: 24 KiB with its default NBUF 1,
 // PADA 1, AD 16 at D 128 (fits lavapipe's 32 KiB); grad_kv with MERGE_B and AD 32: 48 KiB (H200).
 // Grids put the tile index in y (HEAVY_FIRST) so every head's longest causal tiles start first.
 // Assumes D % 4 == 0, D ≤ 128.
-// H200, B1 H32 D128 causal (bench/workbench/attention_backward.ts), previous two-pass kernel → this:
-// T2048 Hkv 8: 7.89 → 4.56 ms (10.9 → 18.8 TFLOP/s in the 2.5×-forward convention; grad_kv 3.73,
-// grad_q_ds 0.78); T1024 Hkv 8: 2.08 → 1.23 ms (17.5); Hkv 32: 2.05 → 1.22 ms. At T2048 the dS tiles
-// alone gave 5.37 ms, + MERGE_B 4.88, + AD 32 4.56.
+// H200, B1 H32 D128 causal (bench/workbench/attention_backward.ts), two-pass kernel → this:
+// T2048 Hkv 8: 7.89 → 4.52 ms (10.9 → 19.0 TFLOP/s in the 2.5×-forward convention; grad_kv 3.71,
+// grad_q_ds 0.78); T1024 Hkv 8: 2.08 → 1.24 ms (17.3); Hkv 32: 3.10 → 1.24 ms. At T2048 the dS tiles
+// alone gave 5.37 ms, + MERGE_B 4.88, + AD 32 4.68 (same-run figure), + SPLIT 4.60, + HPW = G 4.52.
 // The tile machinery (mask, loads, phases A and B, gradient stores) is in
-// attention_backward_tiles.wgsl, which the launcher appends (kernel spec `libs`).
+// attention_backward_tiles.wgsl, grad_kv's side (query ranges, P/dS, MERGE_B, SPLIT) in
+// attention_backward_kv.wgsl; the launcher appends both (kernel spec `libs`).
 
 struct Params {
   B: u32,
@@ -72,6 +75,7 @@ override WANT_K: bool = true; // grad_kv: compute dk (dP and phase B2 are only f
 override WANT_V: bool = true;
 override DS_OUT: bool = false; // grad_kv: write the dS tiles for grad_q_ds
 override MERGE_B: bool = false; // grad_kv, dk and dv: one phase B for both (SMEM ≥ 2048 + NBUF·32·DS4)
+override SPLIT: bool = false; // grad_kv with MERGE_B: S/P/dv and dP/dS/dk in two thread roles
 override SMEM: u32 = 2048u;
 override HEAVY_FIRST: bool = true; // tile index in grid y (slowest in dispatch order), heads in x
 override DV: u32 = (D + 63u) / 64u; // 64-column groups of the head dim (≤ 2)
@@ -152,58 +156,6 @@ fn delta(@builtin(global_invocation_id) gid: vec3<u32>) {
   ld[at] = vec2(lse[at] * LOG2E, sum);
 }
 
-// Queries [first, end) that can see any key of the tile starting at k0 (first is tile-aligned). Both
-// grad_kv's loop and the dS slot numbering use it, so grad_q_ds finds exactly the tiles written.
-fn qRange(k0: u32) -> vec2<u32> {
-  let off = i32(p.S) - i32(p.T);
-  var qFirst = 0u;
-  if (p.causal != 0u) { qFirst = (u32(clamp(i32(k0) - off, 0, i32(p.T))) / 64u) * 64u; }
-  var qEnd = p.T;
-  if (p.window != 0u) {
-    qEnd = u32(clamp(i32(min(k0 + 63u, p.S - 1u)) + i32(p.window) - off, 0, i32(p.T)));
-  }
-  return vec2(qFirst, qEnd);
-}
-
-// Query tiles in a qRange (dS slots of that key tile).
-fn pairs(r: vec2<u32>) -> u32 {
-  return select(0u, (r.y + 63u) / 64u - r.x / 64u, r.y > r.x);
-}
-
-// P and dS of the current tile from s, p (rows = keys, columns = queries): P into s*, dS into p*.
-fn softmaxKV(lid: u32) {
-  let tx = lid % 16u;
-  let ty = lid / 16u;
-  var l2: vec4<f32>;
-  var dl: vec4<f32>;
-  for (var j = 0u; j < 4u; j++) {
-    let x = ld[(bb * p.H + hq) * p.T + min(qt0 + 4u * tx + j, p.T - 1u)];
-    l2[j] = x.x;
-    dl[j] = x.y;
-  }
-  let q4 = qt0 + 4u * tx;
-  let k4 = kt0 + 4u * ty;
-  s0 = probs(s0, l2, k4, q4, true);
-  s1 = probs(s1, l2, k4 + 1u, q4, true);
-  s2 = probs(s2, l2, k4 + 2u, q4, true);
-  s3 = probs(s3, l2, k4 + 3u, q4, true);
-  p0 = s0 * (p0 - dl);
-  p1 = s1 * (p1 - dl);
-  p2 = s2 * (p2 - dl);
-  p3 = s3 * (p3 - dl);
-}
-
-// exp2(x · scale2 − l2) where visible, else 0; `fixed` (the tile row, i.e. a key in grad_kv and a
-// query in grad_q) with the four columns c0 .. c0 + 3.
-fn probs(x: vec4<f32>, l2: vec4<f32>, fixed: u32, c0: u32, kv: bool) -> vec4<f32> {
-  let e = exp2(fma(x, vec4(p.scale2), -l2));
-  var m: vec4<bool>;
-  for (var j = 0u; j < 4u; j++) {
-    if (kv) { m[j] = visible(c0 + j, fixed); } else { m[j] = visible(fixed, c0 + j); }
-  }
-  return select(vec4(0.0), e, m);
-}
-
 @compute @workgroup_size(256)
 fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -234,8 +186,13 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
     for (var t0 = qr.x; t0 < qr.y; t0 += 64u) {
       qt0 = t0;
       phaseA(true, lid);
+      let dsAt = ((bb * p.H + hq) * p.nslot + slot0 + (t0 - qr.x) / 64u) * 1024u;
+      if (SPLIT) {
+        phaseBSplit(lid, dsAt); // P, dS and both products, one role each
+        continue;
+      }
       softmaxKV(lid);
-      if (DS_OUT) { storeDS(((bb * p.H + hq) * p.nslot + slot0 + (t0 - qr.x) / 64u) * 1024u, lid); }
+      if (DS_OUT) { storeDS(dsAt, lid); }
       if (MERGE_B) {
         putTile(lid, 0u, s0, s1, s2, s3);
         putTile(lid, 1024u, p0, p1, p2, p3);
@@ -254,25 +211,12 @@ fn grad_kv(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg:
   }
   // Slot `slot` of `slots` per (b, s): the kv head itself when HPW = G.
   let base = (bb * p.S * slots + slot) * D4;
-  if (WANT_K) { storeRows(1u, p.S, kt0, base, slots * D4, lid, p.scale); }
-  if (WANT_V) { storeRows(2u, p.S, kt0, base, slots * D4, lid, 1.0); }
-}
-
-@compute @workgroup_size(256)
-fn sum_kv(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let e = gid.x + gid.y * p.nx * 256u; // vec4 (row, d4) of [B·S·Hkv, D/4]
-  if (e >= p.B * p.S * p.Hkv * D4) { return; }
-  let row = e / D4;
-  let d4 = e % D4;
-  var sk = vec4(0.0);
-  var sv = vec4(0.0);
-  for (var r = 0u; r < p.R; r++) {
-    let at = (row * p.R + r) * D4 + d4;
-    if (WANT_K) { sk += dk[at]; }
-    if (WANT_V) { sv += dv[at]; }
+  if (SPLIT) {
+    storeSplit(base, slots * D4, lid);
+  } else {
+    if (WANT_K) { storeRows(1u, p.S, kt0, base, slots * D4, lid, p.scale); }
+    if (WANT_V) { storeRows(2u, p.S, kt0, base, slots * D4, lid, 1.0); }
   }
-  if (WANT_K) { dkSum[e] = sk; }
-  if (WANT_V) { dvSum[e] = sv; }
 }
 
 // Sets bb, hq, kvh, qt0 for a grad_q / grad_q_ds workgroup; returns its first query. Last query tiles

@@ -1,7 +1,7 @@
 // attention_backward_tiles — A LIBRARY, not a kernel: the 64×64 tile machinery of
 // kernels/attention_backward.wgsl (mask, operand loads, phase A: S and dP over the head dim staged
-// transposed; phase B: acc += Tᵀ·Y over the tile's rows with the swizzled P / dS tile; the gradient
-// stores). The launcher (src/ops/attention_backward.ts) appends it to that file through the kernel
+// transposed; phase B: acc += Tᵀ·Y over the tile's rows with the swizzled P / dS tile; grad_q_ds's dS
+// tile loads; the gradient stores). grad_kv's own pieces are in attention_backward_kv.wgsl. The launcher (src/ops/attention_backward.ts) appends it to that file through the kernel
 // spec's `libs`; the declarations these functions use (Params, overrides, bindings, `sm`, the named vec4
 // registers) and the phase layouts are described there. Split off so the kernel file reads as
 // declarations + entry points.
@@ -117,6 +117,7 @@ fn phaseA(forKV: bool, lid: u32) {
   let wantP = !forKV || WANT_K || DS_OUT;
   let tx = lid % 16u;
   let ty = lid / 16u;
+  let sp = splitA(lid); // SPLIT (grad_kv): this role's operand offsets
   s0 = vec4(0.0);
   s1 = vec4(0.0);
   s2 = vec4(0.0);
@@ -132,7 +133,10 @@ fn phaseA(forKV: bool, lid: u32) {
     let more = ch + 1u < NC;
     if (more) { loadA(forKV, wantP, ch + 1u, lid); }
     let o = (ch % NBUF) * 4u * AOP;
-    for (var c = 0u; c < AD; c++) { stepA(wantP, o + c * RS, tx, ty); }
+    for (var c = 0u; c < AD; c++) {
+      let oc = o + c * RS;
+      if (SPLIT && forKV) { stepSplit(oc + sp.x, oc + sp.y); } else { stepA(wantP, oc, tx, ty); }
+    }
     if (NBUF == 1u) { workgroupBarrier(); }
     if (more) { storeA(wantP, (ch + 1u) % NBUF, lid); }
     workgroupBarrier();
@@ -228,15 +232,6 @@ fn phaseB(which: u32, toV: bool, lid: u32) {
 
 // ---- dS tiles (DS_OUT; layout in the kernel header): 1024 vec4 per tile, row (key) n at 16n.
 
-// grad_kv: this thread's dS rows 4ty + i (keys), query vec4 tx, from p0..p3, to the tile at `base`.
-fn storeDS(base: u32, lid: u32) {
-  let at = base + (lid / 16u) * 64u + lid % 16u;
-  dsb[at] = p0;
-  dsb[at + 16u] = p1;
-  dsb[at + 32u] = p2;
-  dsb[at + 48u] = p3;
-}
-
 // grad_q_ds: the dS tile of key tile j0 for query tile qt0 (first dS slot of j0: slot0) into s0..s3,
 // this thread's vec4 lid + 256u; zeros when j0's qRange misses qt0.
 fn fetchDS(j0: u32, slot0: u32, lid: u32) {
@@ -286,24 +281,6 @@ fn accAt(sel: u32) -> vec4<f32> {
   }
 }
 
-// Key rows first + 4ty + i (< rows), columns tx + 16g (vec4), times `scale`, to dk (buf 1, from a*)
-// or dv (buf 2, from v*) at vec4 base + row · stride + column. dq has its own storeQ so grad_kv's
-// "auto" layout leaves dq out (8 storage buffers at most per entry).
-fn storeRows(buf: u32, rows: u32, first: u32, base: u32, stride: u32, lid: u32, scale: f32) {
-  let tx = lid % 16u;
-  let ty = lid / 16u;
-  for (var i = 0u; i < 4u; i++) {
-    let row = first + 4u * ty + i;
-    for (var g = 0u; g < DV; g++) {
-      let d4 = tx + 16u * g;
-      if (row >= rows || d4 >= D4) { continue; }
-      let x = accAt(i * 2u + g + select(0u, 8u, buf == 2u)) * scale;
-      let at = base + row * stride + d4;
-      if (buf == 1u) { dk[at] = x; } else { dv[at] = x; }
-    }
-  }
-}
-
 fn storeQ(lid: u32) {
   let tx = lid % 16u;
   let ty = lid / 16u;
@@ -314,55 +291,5 @@ fn storeQ(lid: u32) {
       if (t >= p.T || d4 >= D4) { continue; }
       dq[((bb * p.T + t) * p.H + hq) * D4 + d4] = accAt(i * 2u + g) * p.scale;
     }
-  }
-}
-
-// MERGE_B (grad_kv with dk and dv): dv += Pᵀ·dO and dk += dSᵀ·q in one pass over the 64 query rows
-// (half phase B's barriers). P at sm[0, 1024), dS at [1024, 2048) (putTile), dO and q rows staged at
-// 2048 + buf·32·DS4 and 16·DS4 above. The caller has written both tiles since phase A's final barrier.
-fn loadBKV(n0: u32, lid: u32) {
-  r0 = ldB(1u, n0, lid);
-  r1 = ldB(1u, n0, lid + 256u);
-  r2 = ldB(2u, n0, lid);
-  r3 = ldB(2u, n0, lid + 256u);
-}
-
-fn storeBKV(buf: u32, lid: u32) {
-  let o = 2048u + buf * 32u * DS4;
-  sm[o + lid] = r0;
-  sm[o + 16u * DS4 + lid] = r2;
-  if (lid + 256u < 16u * DS4) {
-    sm[o + lid + 256u] = r1;
-    sm[o + 16u * DS4 + lid + 256u] = r3;
-  }
-}
-
-fn phaseBKV(lid: u32) {
-  let tx = lid % 16u;
-  let ty = lid / 16u;
-  loadBKV(0u, lid);
-  storeBKV(0u, lid);
-  workgroupBarrier();
-  for (var nc = 0u; nc < 4u; nc++) {
-    let more = nc + 1u < 4u;
-    if (more) { loadBKV(16u * (nc + 1u), lid); }
-    let o = 2048u + (nc % NBUF) * 32u * DS4 + tx;
-    for (var n = 0u; n < 16u; n++) {
-      let col = 16u * nc + n;
-      let at = col * 16u + (ty ^ (col / 4u));
-      let yo = o + n * DS4;
-      let yq = yo + 16u * DS4;
-      var yo1 = vec4(0.0);
-      var yq1 = vec4(0.0);
-      if (DV > 1u) {
-        yo1 = sm[yo + 16u];
-        yq1 = sm[yq + 16u];
-      }
-      stepB(true, sm[at], sm[yo], yo1);
-      stepB(false, sm[1024u + at], sm[yq], yq1);
-    }
-    if (NBUF == 1u) { workgroupBarrier(); }
-    if (more) { storeBKV((nc + 1u) % NBUF, lid); }
-    workgroupBarrier();
   }
 }

@@ -5,6 +5,9 @@
  * whole backward, and each of its dispatches on its own (delta, grad_kv, sum_kv, grad_q / grad_q_ds).
  * Every variant is checked against the first, the two-pass kernels of commit 6549409 (frozen in
  * attention_backward_v0.wgsl, launched as that commit did): max |x − ref| / max |ref| over dq, dk, dv.
+ * The others: commit 1cf54cb's choices (merged phase B, wide phase A, HPW 1), the split thread roles
+ * (auto: HPW = G at T2048) and its neighbours. Split/merged grad_kv need 48 KiB of workgroup memory, so
+ * on lavapipe (32 KiB) those variants fall back to the unmerged kernel.
  * `--small` runs small shapes (lavapipe) and also checks every variant against the float64 reference.
  *
  *   deno run -A bench/workbench/attention_backward.ts [--small] [--reps 10]
@@ -108,12 +111,13 @@ interface Shape {
 
 const variants: [string, (s: Shape) => Make][] = [
   ["v0 (6549409, two-pass)", () => v0Plan],
-  ["dS tiles", () => newPlan({ mergeB: false })],
-  ["dS + merged B", () => newPlan({ wideA: false })],
-  ["dS + merged B + wide A (auto)", () => newPlan({})],
-  ["dS + merged B + wide A, pada 0", () => newPlan({ pada: 0 })],
-  ["dS + merged B + wide A, hpw G", (s) => newPlan({ hpw: s.H / s.Hkv })],
-  ["dS + merged B + wide A (auto, again)", () => newPlan({})],
+  ["1cf54cb (merged B + wide A, hpw 1)", () => newPlan({ split: false, hpw: 1 })],
+  ["split roles (auto)", () => newPlan({})],
+  ["split roles, AD 16", () => newPlan({ wideA: false })],
+  ["split roles, pada 0", () => newPlan({ pada: 0 })],
+  ["split roles, hpw 1", () => newPlan({ hpw: 1 })],
+  ["1cf54cb (again)", () => newPlan({ split: false, hpw: 1 })],
+  ["split roles (auto, again)", () => newPlan({})],
 ];
 const shapes: Shape[] = values.small
   ? [{ B: 1, T: 130, H: 4, Hkv: 1, D: 128 }, { B: 2, T: 70, H: 4, Hkv: 2, D: 64 }]

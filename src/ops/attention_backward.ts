@@ -36,6 +36,13 @@ export interface AttentionBackwardTuning {
    * merged phase B takes anyway). H200 at T2048: grad_kv 4.05 → 3.73 ms.
    */
   wideA: boolean;
+  /**
+   * With mergeB: grad_kv's threads in two roles (S, P, dv and dP, dS, dk), each owning an 8 × 4 score
+   * block and 8 keys × 8 columns of its gradient, so phases A and B read less workgroup memory per FMA
+   * (same results bit for bit). H200, B1 T2048 H32/8 D128 causal: grad_kv 3.85 → 3.77 ms; T1024
+   * 1.02 → 1.00 ms: the kernel is not bound by workgroup-memory reads.
+   */
+  split: boolean;
 }
 
 let tuning: AttentionBackwardTuning = {
@@ -46,6 +53,7 @@ let tuning: AttentionBackwardTuning = {
   dsMaxBytes: 1 << 30,
   mergeB: true,
   wideA: true,
+  split: true,
 };
 
 /** Sets the tuning (for workbenches); returns the previous one. */
@@ -82,14 +90,18 @@ function staging(gpu: Gpu, D: number): { NBUF: number; PADA: number; SMEM: numbe
   throw new Error(`attention backward: no staging fits ${limit} bytes of workgroup memory`);
 }
 
-/** Query heads per grad_kv workgroup: all G of a kv head when that already gives enough workgroups. */
+/**
+ * Query heads per grad_kv workgroup: all G of a kv head when that already gives enough workgroups
+ * (256: H200 at B1 T2048 H32/8 D128, 256 workgroups: grad_kv 3.71 ms and no sum_kv with HPW = G, vs
+ * 3.77 + 0.02 with HPW 1; at T1024, 128 workgroups, HPW = G took 1.85 ms vs 1.00).
+ */
 function headsPerGroup(d: Dims): number {
   const G = d.H / d.Hkv;
   if (tuning.hpw !== null) {
     if (G % tuning.hpw !== 0) throw new Error(`attention backward: hpw ${tuning.hpw} does not divide ${G}`);
     return tuning.hpw;
   }
-  return G === 1 || Math.ceil(d.S / 64) * d.Hkv * d.B >= 512 ? G : 1;
+  return G === 1 || Math.ceil(d.S / 64) * d.Hkv * d.B >= 256 ? G : 1;
 }
 
 /** Query tiles that see key tile k0 (kernel qRange + pairs): grad_kv's loop, one dS slot each. */
@@ -155,13 +167,15 @@ export function planAttentionBackward(
   };
   const spec = (entry: string) => ({
     file: "attention_backward",
-    libs: ["attention_backward_tiles"],
+    libs: ["attention_backward_tiles", "attention_backward_kv"],
     entry,
     overrides,
   });
   // grad_kv alone takes the merged phase B's memory: the other entries keep their occupancy.
   const wide = merge && tuning.wideA && stage.NBUF * 4 * 32 * (16 + stage.PADA) <= MERGE_SMEM;
-  const kvOverrides = merge ? { ...overrides, MERGE_B: 1, SMEM: MERGE_SMEM, AD: wide ? 32 : 16 } : overrides;
+  const kvOverrides = merge
+    ? { ...overrides, MERGE_B: 1, SPLIT: tuning.split ? 1 : 0, SMEM: MERGE_SMEM, AD: wide ? 32 : 16 }
+    : overrides;
   const kvSpec = { ...spec("grad_kv"), overrides: kvOverrides };
   const steps: BackwardStep[] = [];
   const temps: Tensor[] = [];
