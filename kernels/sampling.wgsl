@@ -14,9 +14,12 @@
 //            set (top-k with ≥ k candidates; top-p whose mass the candidates reach even against the
 //            largest possible tail), else over all V: a 150K vocabulary costs a few full passes, not 67. The token goes to
 //            tokens[b] (the next step's embedding input) and out[b·K + col]; with the penalty on it is
-//            also marked in seen.
+//            also marked in seen. col = p.col + step[0] and the draw's rngStep = p.rngStep + step[0]:
+//            `step` is a GPU counter that advance() moves, so every decode step of a chunk records the
+//            same commands and uniforms (Gpu.replay can repeat one recorded step).
 //   mark:    seen[b, ids[b, t]] = 1 for ids ≥ 0 (the prompt; padding is −1)
-//   advance: positions[b] += 1, rows[b] += 1, lengths[b] += 1 (the next decode step's positions)
+//   advance: positions[b] += 1, rows[b] += 1, lengths[b] += 1 (the next decode step's positions), and
+//            step[0] += 1 when p.hasStep
 //   fill_uniform: dst[i] = ST(lo + (hi − lo) · rand(seed, i)) (random weights for benches, no upload)
 //
 // Bindings (group 0): 0 uniform Params (below)
@@ -24,9 +27,10 @@
 //           usePenalty)   3 tokens: array<i32> read_write [B]   4 out: array<u32> read_write [B, K]
 //           5 scratch: array<f32> read_write — mode 0: [B, G, 2] partials of argmax_partial (which
 //           binds 1, 2 and 5 the same way); mode 1: [3, B, V]: the scaled logits, the compacted
-//           candidates, their token ids (bit-cast u32)
+//           candidates, their token ids (bit-cast u32)   11 step: array<u32> read_write [1] (read)
 //   mark:   6 ids: array<i32> read [B, T]   2 seen
 //   advance: 7 positions: array<i32> read_write [B]   8 rows, 9 lengths: array<u32> read_write [B]
+//            11 step
 //   fill_uniform: 10 dst: array<ST> read_write [n]
 // Workgroups: sample WG threads (override; the launcher picks up to 1024 so one row's passes over a
 // large vocabulary have many loads in flight), one workgroup per row, grid [B]; argmax_partial WG,
@@ -55,6 +59,7 @@ struct Params {
   lo: f32,
   hi: f32,
   G: u32, // argmax partials per row
+  hasStep: u32, // advance: also move step[0]
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -68,6 +73,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> rows: array<u32>;
 @group(0) @binding(9) var<storage, read_write> lengths: array<u32>;
 @group(0) @binding(10) var<storage, read_write> dst: array<ST>;
+@group(0) @binding(11) var<storage, read_write> step: array<u32>;
 
 override WG: u32 = 256u; // threads of sample / argmax_partial: a power of two ≤ 1024
 
@@ -156,7 +162,7 @@ fn argmax_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 
 fn emit(b: u32, tok: u32) {
   tokens[b] = i32(tok);
-  out[b * p.K + p.col] = tok;
+  out[b * p.K + p.col + step[0]] = tok;
   if (p.usePenalty != 0u) { seen[b * p.V + tok] = 1u; }
 }
 
@@ -289,7 +295,7 @@ fn draw(lid: u32, b: u32, start: u32, len: u32, cand: bool, t: f32, m: f32) {
   if (lid == 0u) {
     var u = 0.0;
     for (var j = 0u; j < WG; j++) { u += red[j]; }
-    u *= rand(p.seed, p.rngStep, b);
+    u *= rand(p.seed, p.rngStep + step[0], b);
     var owner = 0u;
     var last = 0u;
     var found = false;
@@ -333,6 +339,7 @@ fn advance(@builtin(global_invocation_id) gid: vec3<u32>) {
   positions[b] += 1;
   rows[b] += 1u;
   lengths[b] += 1u;
+  if (b == 0u && p.hasStep != 0u) { step[0] += 1u; }
 }
 
 @compute @workgroup_size(256)

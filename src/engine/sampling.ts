@@ -42,6 +42,12 @@ export interface SamplerBuffers {
   out: Tensor;
   /** u32 [B, V]: tokens seen (prompt + generated), only when the penalty is on. */
   seen: Tensor | null;
+  /**
+   * u32 [1]: steps since the chunk began, added on the GPU to the column and the draw's step, and
+   * moved by advance(). With it every decode step of a chunk records identical commands (Gpu.replay).
+   * Absent: 0.
+   */
+  step?: Tensor | null;
 }
 
 function base(B: number, V: number): Uniforms {
@@ -50,7 +56,8 @@ function base(B: number, V: number): Uniforms {
 
 /**
  * Chooses one token per row of logits [B, V] f32 and writes it to `buf.tokens[b]` and
- * `buf.out[b, col]`. `rngStep` must differ between steps (the draw is rand(seed, rngStep, b)).
+ * `buf.out[b, col + step]`, where step is `buf.step`'s value on the GPU (0 without it). `rngStep + step`
+ * must differ between steps (the draw is rand(seed, rngStep + step, b)).
  *
  * @example
  * sampleTokens(logits, buffers, step % K, step, { ...GREEDY, temperature: 0.7, topP: 0.9, doSample: true });
@@ -72,6 +79,9 @@ export function sampleTokens(
     );
   }
   if (!(col >= 0 && col < K)) throw new Error(`sampleTokens: column ${col} outside [0, ${K})`);
+  if (buf.step && (buf.step.dtype !== "u32" || buf.step.size !== 1)) {
+    throw new Error(`sampleTokens: step must be u32 [1], got ${buf.step.dtype} [${buf.step.shape}]`);
+  }
   const usePenalty = s.repetitionPenalty !== 1;
   if (usePenalty && !(buf.seen && buf.seen.size === B * V)) {
     throw new Error("sampleTokens: repetition penalty needs a seen buffer u32 [B, V]");
@@ -87,15 +97,17 @@ export function sampleTokens(
   // Every binding the entry uses statically must be bound: unused ones get a 4-byte placeholder.
   const scratch = Tensor.empty(gpu, greedy ? [B, G, 2] : [3, B, V], "f32");
   const noSeen = usePenalty ? null : Tensor.empty(gpu, [1], "u32");
+  const noStep = buf.step ? null : Tensor.zeros(gpu, [1], "u32");
   const u = base(B, V).u32(K).u32(col).u32(s.seed >>> 0).u32(rngStep >>> 0).f32(greedy ? 1 : s.temperature)
     .u32(s.topK > 0 ? s.topK : 0).f32(s.topP > 0 ? s.topP : 1).f32(s.repetitionPenalty).u32(+usePenalty)
-    .u32(greedy ? 0 : 1).u32(0).u32(0).u32(0).f32(0).f32(0).u32(G);
+    .u32(greedy ? 0 : 1).u32(0).u32(0).u32(0).f32(0).f32(0).u32(G).u32(0);
   const bind = {
     1: logits.buffer,
     2: (noSeen ?? buf.seen!).buffer,
     3: buf.tokens.buffer,
     4: buf.out.buffer,
     5: scratch.buffer,
+    11: (buf.step ?? noStep!).buffer,
   };
   const lim = gpu.device.limits;
   const wg = 2 **
@@ -112,6 +124,7 @@ export function sampleTokens(
   gpu.dispatch(spec("sample"), bind, [B], u);
   scratch.dispose();
   noSeen?.dispose();
+  noStep?.dispose();
 }
 
 /** Marks ids i32 [B, T] (−1 = padding, skipped) as seen in `seen` u32 [B, V] (cleared first). */
@@ -130,14 +143,25 @@ export function markSeen(seen: Tensor, ids: Tensor): void {
   );
 }
 
-/** positions, rows and lengths += 1 for every row (the next decode step), on the GPU. */
-export function advance(state: DecodeState): void {
+/**
+ * positions, rows and lengths += 1 for every row (the next decode step), on the GPU; also `step` += 1
+ * when given (the sampler's step counter, SamplerBuffers.step).
+ */
+export function advance(state: DecodeState, step?: Tensor | null): void {
   const B = state.rows.size;
-  state.rows.gpu.dispatch(
+  const gpu = state.rows.gpu;
+  const noStep = step ? null : Tensor.empty(gpu, [1], "u32"); // bound, never touched (hasStep 0)
+  gpu.dispatch(
     { file: "sampling", entry: "advance", types: { ST: "f32" } },
-    { 7: state.positions.buffer, 8: state.rows.buffer, 9: state.lengths.buffer },
+    {
+      7: state.positions.buffer,
+      8: state.rows.buffer,
+      9: state.lengths.buffer,
+      11: (step ?? noStep!).buffer,
+    },
     [Math.ceil(B / 64)],
     base(B, 0).u32(0).u32(0).u32(0).u32(0).f32(1).u32(0).f32(1).f32(1).u32(0).u32(0).u32(0).u32(0).u32(0)
-      .f32(0).f32(0).u32(0),
+      .f32(0).f32(0).u32(0).u32(step ? 1 : 0),
   );
+  noStep?.dispose();
 }

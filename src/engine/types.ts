@@ -30,6 +30,12 @@ export interface GenerateRequest {
    * host records the next step; "chunk": one submit per chunk. Either way one readback per chunk.
    */
   submit?: "step" | "chunk";
+  /**
+   * Replay the first recorded decode step of each chunk for the others (default true; Gpu.replay):
+   * the host then spends three pass calls per launch instead of running the model code per step.
+   * false: record every step through the model code (A/B benches, debugging).
+   */
+  replay?: boolean;
 }
 
 export type FinishReason = "eos" | "stop" | "length";
@@ -69,6 +75,8 @@ export interface GenerationStats {
   recordMs: number;
   /** Host time spent waiting for readbacks (the GPU working on, or the runtime noticing, a chunk). */
   waitMs: number;
+  /** Decode steps recorded by replaying a chunk's first step (GenerateRequest.replay). */
+  replayedSteps: number;
 }
 
 /** The interface the CLI, server and browser worker program against. */

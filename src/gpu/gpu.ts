@@ -16,6 +16,29 @@ import type { Binding, GpuInfo, KernelSpec, Pipe } from "./spec.ts";
 export type { Binding, GpuInfo, KernelSpec, Pipe } from "./spec.ts";
 export type { KernelTime } from "./profiler.ts";
 
+/** One dispatch as Gpu.record saw it. */
+interface Recorded {
+  pipe: Pipe;
+  buffers: Binding[] | Record<number, Binding>;
+  x: number;
+  y: number;
+  z: number;
+  /** Uniform words (null: no uniform block), their padded size and the arena slot they had. */
+  words: number[] | null;
+  /** The words as the arena's slot key (joined once, not per replay). */
+  key: string;
+  size: number;
+  offset: number;
+  group: GPUBindGroup;
+}
+
+/** Dispatches recorded by Gpu.record, for Gpu.replay. */
+export class Recording {
+  readonly dispatches: Recorded[] = [];
+  /** False when anything but dispatches was recorded (copy, clear, write, read): replay refuses. */
+  replayable = true;
+}
+
 const UNIFORM_ARENA_BYTES = 1 << 20;
 
 export class Gpu {
@@ -46,6 +69,7 @@ export class Gpu {
   #querySet: GPUQuerySet | null = null;
   #queryResolve: GPUBuffer | null = null;
   #profiler: KernelProfiler | null = null;
+  #recording: Recording | null = null;
 
   constructor(device: GPUDevice, info: GpuInfo, opts: { debug?: boolean } = {}) {
     this.device = device;
@@ -229,7 +253,7 @@ export class Gpu {
     uniforms?: Uniforms,
   ): void {
     const pipe = this.#pipeline(spec);
-    const { pipeline, name } = pipe;
+    const { name } = pipe;
     const maxDim = this.#maxGroups;
     const x = grid[0], y = grid[1] ?? 1, z = grid[2] ?? 1;
     if (!(x >= 1 && y >= 1 && z >= 1 && x <= maxDim && y <= maxDim && z <= maxDim)) {
@@ -240,19 +264,21 @@ export class Gpu {
       this.device.pushErrorScope("validation");
       this.device.pushErrorScope("out-of-memory");
     }
-    const uniform = uniforms ? this.#stageUniforms(uniforms) : null;
+    const uniform = uniforms ? this.#stageUniforms(uniforms.words, uniforms.byteLength) : null;
     const group = this.#groups.get(pipe, buffers, uniform);
-    if (this.#profiler) { // a pass of its own, timed (see profile)
-      this.#endPass();
-      this.#pass = this.#encoder!.beginComputePass(this.#profiler.pass(name));
-    }
-    const pass = this.#ensurePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(x, y, z);
-    if (this.#profiler) this.#endPass();
-    this.#lastKernel = name;
-    this.#dispatches++;
+    this.#encode(pipe, group, x, y, z);
+    this.#recording?.dispatches.push({
+      pipe,
+      buffers,
+      x,
+      y,
+      z,
+      words: uniforms ? uniforms.words.slice() : null,
+      key: uniforms ? uniforms.words.join() : "",
+      size: uniforms?.byteLength ?? 0,
+      offset: uniform?.offset ?? 0,
+      group,
+    });
     if (this.debug) {
       this.flush();
       const check = (e: GPUError | null) => {
@@ -265,13 +291,66 @@ export class Gpu {
     }
   }
 
-  #stageUniforms(u: Uniforms): { buffer: GPUBuffer; offset: number; size: number } {
+  /** Records one launch into the open pass (its own timed pass while profiling). */
+  #encode(pipe: Pipe, group: GPUBindGroup, x: number, y: number, z: number): void {
+    if (this.#profiler) { // a pass of its own, timed (see profile)
+      this.#endPass();
+      this.#pass = this.#encoder!.beginComputePass(this.#profiler.pass(pipe.name));
+    }
+    const pass = this.#ensurePass();
+    pass.setPipeline(pipe.pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(x, y, z);
+    if (this.#profiler) this.#endPass();
+    this.#lastKernel = pipe.name;
+    this.#dispatches++;
+  }
+
+  /**
+   * Runs `fn` and returns, besides its result, the dispatches it recorded, which replay() records
+   * again without running `fn`: no op code, tensor bookkeeping or pipeline and bind-group lookups, only
+   * the uniforms restaged and three pass calls per launch — what a decode step costs the host once its
+   * commands repeat (DESIGN.md, "Deno WebGPU facts": host recording is what limits small-model decode).
+   * The recording refers to the buffers `fn` used: the caller keeps them unchanged in place and
+   * unclaimed (e.g. pooled buffers no other code acquires) while it replays.
+   */
+  record<T>(fn: () => T): { result: T; recording: Recording } {
+    if (this.#recording) throw new Error("gpu.record: already recording");
+    const recording = new Recording();
+    this.#recording = recording;
+    try {
+      return { result: fn(), recording };
+    } finally {
+      this.#recording = null;
+      if (this.debug) recording.replayable = false; // replay has no per-launch error scopes
+    }
+  }
+
+  /** Records a recording's dispatches again, in order (see record). */
+  replay(rec: Recording): void {
+    if (!rec.replayable) {
+      throw new Error("gpu.replay: the recording holds more than dispatches (a copy, clear, write or read)");
+    }
+    for (const d of rec.dispatches) {
+      let group = d.group;
+      if (d.words) {
+        // Usually the same arena slot as when recorded (same blocks, same order since the last submit);
+        // otherwise the bind group for the new slot, from the cache.
+        const uniform = this.#stageUniforms(d.words, d.size, d.key);
+        if (uniform.offset !== d.offset) group = this.#groups.get(d.pipe, d.buffers, uniform);
+      }
+      this.#encode(d.pipe, group, d.x, d.y, d.z);
+    }
+  }
+
+  #stageUniforms(
+    words: number[],
+    size: number,
+    key = words.join(),
+  ): { buffer: GPUBuffer; offset: number; size: number } {
     // Identical blocks share one slot until the next submit. Then a bind group (keyed by the slot)
     // repeats whenever a kernel sees the same buffers and the same uniforms, as in every step of a
     // decode chunk recorded into one submit; fresh slots per dispatch would make every key new.
-    const size = u.byteLength;
-    const words = u.words;
-    const key = words.join();
     const hit = this.#arenaSlots.get(key);
     if (hit !== undefined) return { buffer: this.#arena, offset: hit, size };
     let offset = Math.ceil(this.#arenaUsed / this.#uniformAlign) * this.#uniformAlign;
@@ -288,12 +367,19 @@ export class Gpu {
 
   /** Records a buffer-to-buffer copy (ends the open compute pass). Offsets and size multiples of 4. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.#notDispatch();
     this.#endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
   }
 
   /** Records a zero-fill of a buffer range (ends the open compute pass). */
   clear(buffer: GPUBuffer, offset = 0, size?: number): void {
+    this.#notDispatch();
     this.#endPass().clearBuffer(buffer, offset, size);
+  }
+
+  /** A command replay() cannot repeat: the recording in progress, if any, is not replayable. */
+  #notDispatch(): void {
+    if (this.#recording) this.#recording.replayable = false;
   }
 
   /** Submits everything recorded so far. Does not wait. */
@@ -324,6 +410,7 @@ export class Gpu {
    * that are recorded but not yet submitted and still read the old contents.
    */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    this.#notDispatch();
     this.flush();
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     const whole = bytes.byteLength - (bytes.byteLength % 4);
@@ -338,6 +425,7 @@ export class Gpu {
 
   /** Reads several buffer ranges back with one map (each map costs ≥ 10 ms in Deno). */
   async readMany(ranges: { buffer: GPUBuffer; offset?: number; size: number }[]): Promise<ArrayBuffer[]> {
+    this.#notDispatch();
     const offsets: number[] = [];
     let total = 0;
     for (const r of ranges) {

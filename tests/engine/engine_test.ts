@@ -35,6 +35,13 @@ for (const [name, chunk, maxChunk, readbacks] of CHUNKS) {
         assertEquals(sequences[0].tokenIds, g.greedy_no_eos);
         assertEquals(N, 32, "the readback counts above assume 32 tokens");
         assertEquals(stats.chunks, readbacks, "one readback per chunk");
+        // Every decode step but each chunk's first is a replay of that first step (Gpu.replay); on a
+        // model's first decode step lazily made buffers are cleared (not replayable), so the next records.
+        const most = N - readbacks;
+        assert(
+          stats.replayedSteps === most || stats.replayedSteps === most - 1,
+          `replayed ${stats.replayedSteps}`,
+        );
       }
     } finally {
       model.dispose();
@@ -107,26 +114,31 @@ Deno.test("sampling: seeded and reproducible, seeds differ; repetition penalty b
   try {
     const engine = new LocalEngine(model);
     const prompts = [golden.qwen2.generations[0].prompt_ids, golden.qwen2.generations[1].prompt_ids];
-    const run = async (seed: number) =>
+    const run = async (seed: number, replay = true) =>
       (await engine.generate({
         prompts,
         maxNewTokens: 20,
         ignoreEos: true,
+        chunkSize: 4,
         sampling: { doSample: true, temperature: 1.5, topK: 50, topP: 0.95, seed },
+        replay,
       })).sequences.map((s) => s.tokenIds);
     const a = await run(1), b = await run(1), c = await run(2);
     assertEquals(a, b, "same seed, same tokens");
+    // Replayed steps draw exactly what steps recorded through the model code draw.
+    assertEquals(await run(1, false), a, "replay changes no draw");
     assert(JSON.stringify(a) !== JSON.stringify(c), "another seed gives other tokens");
     assert(a.flat().every((t) => t >= 0 && t < model.config.vocabSize), "ids in range");
     // The golden greedy run of this prompt repeats one token; a penalty of 3 forbids immediate repeats.
     const greedy = golden.qwen2.generations[0].greedy_no_eos as number[];
     assert(greedy[0] === greedy[1], "golden repeats");
-    const { sequences } = await engine.generate({
+    const { sequences, stats } = await engine.generate({
       prompts: [prompts[0]],
       maxNewTokens: 12,
       ignoreEos: true,
       sampling: { repetitionPenalty: 3 },
     });
+    assert(stats.replayedSteps > 0, "penalised steps replay too");
     assertEquals(
       new Set(sequences[0].tokenIds).size,
       12,

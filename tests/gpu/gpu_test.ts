@@ -106,3 +106,34 @@ Deno.test("profile: every dispatch timed under its kernel's name; results unchan
   assertEquals(again.kernels!.map((k) => k.count), [1]);
   for (const t of [a, acc, result]) t.dispose();
 });
+
+Deno.test("record/replay: replayed dispatches do what the recorded ones did; copies make it unreplayable", async () => {
+  const gpu = await testGpu();
+  const a = Tensor.from(gpu, [1, 2, 3, 4], [4], "f32");
+  const acc = Tensor.zeros(gpu, [4], "f32");
+  const before = gpu.dispatchCount;
+  const { recording } = gpu.record(() => {
+    axpy(acc, a, 2);
+    axpy(acc, a, -0.5);
+  });
+  assert(recording.replayable && recording.dispatches.length === 2, "two dispatches recorded");
+  gpu.replay(recording);
+  gpu.flush(); // a new submit: the arena starts over, the same slots come back
+  gpu.replay(recording);
+  // Other uniforms staged first in a submit move the recording's blocks to other slots: the bind groups
+  // follow.
+  gpu.flush();
+  axpy(acc, a, 0);
+  gpu.replay(recording);
+  assertEquals([...await acc.read()], [1, 2, 3, 4].map((x) => 4 * 1.5 * x));
+  assertEquals(gpu.dispatchCount - before, 9);
+  const other = gpu.record(() => {
+    axpy(acc, a);
+    gpu.clear(acc.buffer);
+  });
+  assert(!other.recording.replayable, "a clear is not a dispatch");
+  assertThrows(() => gpu.replay(other.recording), /more than dispatches/);
+  assertThrows(() => gpu.record(() => gpu.record(() => 0)), /already recording/);
+  a.dispose();
+  acc.dispose();
+});
