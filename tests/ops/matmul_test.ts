@@ -127,6 +127,31 @@ Deno.test("matmul f16 weights as packed u32 (HALF_B): both layouts, batched B, s
   }
 });
 
+Deno.test("matmul thin tile (LoRA rank-r products) in every layout, with its K split and beta", async () => {
+  const gpu = await testGpu();
+  const rng = new Rng(18);
+  // At test size through the thresholds: one side ≤ 64, the other ≥ thinFrom (lowered to 64 here).
+  const old = setMatmulTuning({ thinFrom: 64, thinTarget: 8, thinMinK: 32 });
+  try {
+    for (const [transA, transB] of LAYOUTS) {
+      for (const [M, N, K] of [[132, 24, 200], [20, 136, 96]]) {
+        await tidy(async () => {
+          const c: Case = { batch: 1, M, N, K, transA, transB, ta: "f32", tb: "f32" };
+          const { a, b, ta, tb, outShape } = inputs(rng, c, gpu);
+          const c0 = randomData(rng, M * N);
+          const out = Tensor.from(gpu, c0, outShape);
+          matmulInto(out, ta, tb, { transA, transB, beta: 1 }); // dx += dh·A accumulates like this
+          const what = `thin ${transA ? "Aᵀ" : "A"}·${transB ? "Bᵀ" : "B"} ${M}x${N}x${K}`;
+          assert(lastMatmulPath().startsWith("main/thin+splitK"), `${what}: ran ${lastMatmulPath()}`);
+          assertClose(await out.read(), matmulRef(a, b, c, { beta: 1, c0 }), tolOf(c), what);
+        });
+      }
+    }
+  } finally {
+    setMatmulTuning(old);
+  }
+});
+
 Deno.test("matmul epilogue: alpha, beta accumulation and f32/f16 bias on gemv, tiled and split-K paths", async () => {
   const gpu = await testGpu();
   const rng = new Rng(12);
