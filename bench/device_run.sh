@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measurements on the H200 (shared/device), ours and the PyTorch/HF/PEFT peers at the same shapes, in
 # groups that each fit one device call (≤ 10 minutes):
-#   run (carry .gpu): source .gpu/env.sh && bash bench/device_run.sh [kernels] [models] [train] [serve] [hf]
+#   run (carry .gpu): source .gpu/env.sh && bash bench/device_run.sh [kernels] [models] [train] [serve] [hf] [tests]
 # or single steps by name: … device_run.sh model_qwen serve_mistral
 # Every step has its own time limit and writes its full log; logs.tar.gz and summary.txt come back.
 # Prepare .gpu first with bench/device_pack.sh. The device has no registry: .gpu/env.sh copies a trimmed
@@ -30,6 +30,7 @@ one() { # one measurement by name
   model_qwen) step model_qwen 60 $BENCH --shape qwen2.5-0.5b --seq-len 1024 --batch-size 1 --gen 128 --profile --json ;;
   model_mistral) step model_mistral 90 $BENCH --shape mistral-7b --seq-len 1024 --batch-size 1 --gen 128 --profile --json ;;
   model_tests) step model_tests 60 deno test -A --cached-only tests/model tests/engine ;;
+  ops_tests) step ops_tests 150 deno test -A --cached-only tests/ops tests/gpu ;; # the 48 KiB tile paths lavapipe never takes
   hf_decode) step hf_decode 90 python3 .gpu/hf_decode.py ;; # shared/peers script, shipped in .gpu (slow)
   train_mistral)
     step train_mistral 240 $BENCH train --shape mistral-7b --seq-len 2048 --rank 64 --alpha 128 --steps 3 \
@@ -43,6 +44,7 @@ one() { # one measurement by name
     ;;
   kernels_group) for n in dispatch kernels torch_matmul torch_kernels; do one $n; done ;;
   models_group) for n in model_qwen model_mistral model_tests; do one $n; done ;;
+  tests_group) for n in ops_tests model_tests; do one $n; done ;;
   train_group) for n in train_mistral peft_step peft_step_fp32; do one $n; done ;;
   serve_group) one serve_mistral ;;
   hf_group) one hf_decode ;;
@@ -51,7 +53,7 @@ one() { # one measurement by name
 }
 for g in $groups; do
   case $g in
-  kernels | models | train | serve | hf) one "${g}_group" ;;
+  kernels | models | train | serve | hf | tests) one "${g}_group" ;;
   *) one "$g" ;;
   esac
 done
@@ -61,7 +63,7 @@ done
   for f in "$OUT"/model_*.out "$OUT"/train_*.out "$OUT"/serve_*.out "$OUT"/peft_step*.out "$OUT"/dispatch.out; do
     [ -f "$f" ] && { echo "$f"; tail -c 900 "$f"; echo; }
   done
-  [ -f "$OUT/model_tests.out" ] && tail -3 "$OUT/model_tests.out"
+  for f in "$OUT"/*_tests.out; do [ -f "$f" ] && { echo "$f"; grep -E "FAILED|^error" "$f" | head -20; tail -3 "$f"; }; done
 } >"$OUT/summary.txt" 2>&1
 tar -czf "$FINAL/logs.tar.gz" -C "$OUT" .
 cp "$OUT/summary.txt" "$FINAL/summary.txt"
