@@ -70,7 +70,9 @@ Deno.test("matmul large tile where the adapter allows it (48 KiB shared memory),
     for (const [transA, transB] of LAYOUTS) {
       for (const tb of new Set<DType>(["f32", f16(gpu.info.f16, "f16")])) {
         await tidy(async () => {
-          const c: Case = { batch: 1, M: 140, N: 260, K: 36, transA, transB, ta: "f32", tb };
+          // K above shortK (shorter products stay on the 128×128 tile); N % 8 ≠ 0 keeps f16 A·B off its
+          // packed 128×128 tile.
+          const c: Case = { batch: 1, M: 140, N: 260, K: 200, transA, transB, ta: "f32", tb };
           const { a, b, ta, tb: B, outShape } = inputs(rng, c, gpu);
           const out = poisoned(gpu, outShape);
           matmulInto(out, ta, B, { transA, transB });
@@ -111,7 +113,8 @@ Deno.test("matmul f16 weights as packed u32 (HALF_B): both layouts, batched B, s
         const what = `${c.transB ? "A·Bᵀ" : "A·B"} batch ${c.batch} ${c.M}x${c.N}x${c.K}`;
         // The profile names each launch with its overrides: the packed kernel must be the one that ran.
         const { kernels } = await gpu.profile(() => matmulInto(out, ta, tb, { transB: c.transB }));
-        assert(lastMatmulPath().includes(path), `${what}: ran ${lastMatmulPath()}`);
+        // Where 48 KiB exist (the H200) the large tile may take a case: the packing is the same.
+        assert(lastMatmulPath().replace("/large", "").includes(path), `${what}: ran ${lastMatmulPath()}`);
         if (kernels) {
           const names = kernels.map((k) => k.name).join(" ");
           assert(
