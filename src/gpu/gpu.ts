@@ -4,42 +4,22 @@
  *
  * Why batching (DESIGN.md, "Deno WebGPU facts"): each readback costs ≥ 10 ms in Deno and blocks the
  * event loop, and each compute pass has a cost, so launches are recorded, not submitted, and the queue
- * is flushed only by read(), write(), sync() or flush().
+ * is flushed only by read(), write(), sync() or flush(). Uniform blocks go through one arena
+ * (arena.ts); record()/replay() repeat a run of dispatches without the code that made them (decode
+ * steps, recording.ts); profile() times every dispatch (benches, profiler.ts).
  */
 import { BufferPool } from "./pool.ts";
 import { BindGroupCache } from "./bind_groups.ts";
 import { KERNEL_SOURCES } from "./kernel_sources.ts";
 import type { Uniforms } from "./uniforms.ts";
 import { KernelProfiler, type KernelTime } from "./profiler.ts";
+import { UniformArena, type UniformSlot } from "./arena.ts";
+import { Recording } from "./recording.ts";
 import type { Binding, GpuInfo, KernelSpec, Pipe } from "./spec.ts";
 
 export type { Binding, GpuInfo, KernelSpec, Pipe } from "./spec.ts";
 export type { KernelTime } from "./profiler.ts";
-
-/** One dispatch as Gpu.record saw it. */
-interface Recorded {
-  pipe: Pipe;
-  buffers: Binding[] | Record<number, Binding>;
-  x: number;
-  y: number;
-  z: number;
-  /** Uniform words (null: no uniform block), their padded size and the arena slot they had. */
-  words: number[] | null;
-  /** The words as the arena's slot key (joined once, not per replay). */
-  key: string;
-  size: number;
-  offset: number;
-  group: GPUBindGroup;
-}
-
-/** Dispatches recorded by Gpu.record, for Gpu.replay. */
-export class Recording {
-  readonly dispatches: Recorded[] = [];
-  /** False when anything but dispatches was recorded (copy, clear, write, read): replay refuses. */
-  replayable = true;
-}
-
-const UNIFORM_ARENA_BYTES = 1 << 20;
+export { Recording } from "./recording.ts";
 
 export class Gpu {
   readonly device: GPUDevice;
@@ -52,12 +32,7 @@ export class Gpu {
   #pipelines = new Map<string, Map<string, Pipe>>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
-  #arena: GPUBuffer;
-  #arenaHost = new Uint32Array(UNIFORM_ARENA_BYTES / 4);
-  #arenaUsed = 0;
-  /** Arena offset of each distinct uniform block staged since the last submit. */
-  #arenaSlots = new Map<string, number>();
-  #uniformAlign: number;
+  #arena: UniformArena;
   #maxGroups: number;
   #lastKernel = "(none)";
   #errors: string[] = [];
@@ -77,14 +52,9 @@ export class Gpu {
     this.debug = opts.debug ?? false;
     this.pool = new BufferPool(device);
     this.#groups = new BindGroupCache(device);
-    this.#uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     // Read once: a `device.limits` access crosses into the runtime (~0.1 µs) and dispatch is hot.
     this.#maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
-    this.#arena = device.createBuffer({
-      size: UNIFORM_ARENA_BYTES,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      label: "uniform-arena",
-    });
+    this.#arena = new UniformArena(device);
     device.addEventListener("uncapturederror", (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;
       this.#errors.push(`${err.message} (last kernel recorded: ${this.#lastKernel}; rerun with --gpu-debug)`);
@@ -343,26 +313,12 @@ export class Gpu {
     }
   }
 
-  #stageUniforms(
-    words: number[],
-    size: number,
-    key = words.join(),
-  ): { buffer: GPUBuffer; offset: number; size: number } {
-    // Identical blocks share one slot until the next submit. Then a bind group (keyed by the slot)
-    // repeats whenever a kernel sees the same buffers and the same uniforms, as in every step of a
-    // decode chunk recorded into one submit; fresh slots per dispatch would make every key new.
-    const hit = this.#arenaSlots.get(key);
-    if (hit !== undefined) return { buffer: this.#arena, offset: hit, size };
-    let offset = Math.ceil(this.#arenaUsed / this.#uniformAlign) * this.#uniformAlign;
-    if (offset + size > UNIFORM_ARENA_BYTES) {
-      this.flush();
-      offset = 0;
-    }
-    const host = this.#arenaHost, at = offset / 4;
-    for (let i = 0; i < size / 4; i++) host[at + i] = i < words.length ? words[i] : 0;
-    this.#arenaUsed = offset + size;
-    this.#arenaSlots.set(key, offset);
-    return { buffer: this.#arena, offset, size };
+  /** The block's arena slot; a full arena is submitted first (see UniformArena). */
+  #stageUniforms(words: number[], size: number, key = words.join()): UniformSlot {
+    const slot = this.#arena.stage(words, size, key);
+    if (slot) return slot;
+    this.flush();
+    return this.#arena.stage(words, size, key)!;
   }
 
   /** Records a buffer-to-buffer copy (ends the open compute pass). Offsets and size multiples of 4. */
@@ -387,14 +343,7 @@ export class Gpu {
     if (!this.#encoder) return;
     const encoder = this.#endPass();
     this.#encoder = null;
-    if (this.#arenaUsed > 0) {
-      // Queue writes land before the submit that follows them and after every earlier submit, so the
-      // one arena can be rewritten per batch.
-      // (typed-array offset and size count elements: u32 words)
-      this.device.queue.writeBuffer(this.#arena, 0, this.#arenaHost, 0, Math.ceil(this.#arenaUsed / 4));
-      this.#arenaUsed = 0;
-      this.#arenaSlots.clear();
-    }
+    this.#arena.upload(this.device.queue);
     this.device.queue.submit([encoder.finish()]);
     this.pool.collect();
   }
