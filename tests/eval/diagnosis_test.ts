@@ -171,7 +171,15 @@ Deno.test("generatedDiagnosisAccuracy: batches, request fields passed on, answer
       }));
       return Promise.resolve({
         sequences,
-        stats: { timeToFirstTokenMs: 0, decodeMs: 0, decodeTokens: 0, chunks: 1 },
+        stats: {
+          timeToFirstTokenMs: 0,
+          decodeMs: 0,
+          decodeTokens: 0,
+          chunks: 1,
+          recordMs: 0,
+          waitMs: 0,
+          replayedSteps: 0,
+        },
       });
     },
   };

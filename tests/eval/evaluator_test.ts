@@ -37,7 +37,15 @@ function scriptedEngine(answer: (promptIds: number[]) => string): Engine & { cal
       }));
       return Promise.resolve({
         sequences,
-        stats: { timeToFirstTokenMs: 1, decodeMs: 1, decodeTokens: 2, chunks: 1 },
+        stats: {
+          timeToFirstTokenMs: 1,
+          decodeMs: 1,
+          decodeTokens: 2,
+          chunks: 1,
+          recordMs: 0,
+          waitMs: 0,
+          replayedSteps: 0,
+        },
       });
     },
     stream: () => {
