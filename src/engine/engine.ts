@@ -16,9 +16,8 @@
 import { Tensor, tidy } from "../tensor/mod.ts";
 import { noGrad } from "../autograd/mod.ts";
 import { embedding } from "../ops/mod.ts";
-import type { DecodeState, LlamaModel } from "../model/llama.ts";
-import type { KvCache } from "../ops/mod.ts";
-import type { Recording } from "../gpu/mod.ts";
+import type { LlamaModel } from "../model/llama.ts";
+import { recordDecodeSteps } from "./steps.ts";
 import {
   advance,
   GREEDY,
@@ -88,8 +87,9 @@ export class LocalEngine implements Engine {
       tokens: Tensor.empty(gpu, [B, 1], "i32", persistent),
       out: Tensor.empty(gpu, [B, K], "u32", persistent),
       seen: s.repetitionPenalty !== 1 ? Tensor.empty(gpu, [B, V], "u32", persistent) : null,
-      step: Tensor.zeros(gpu, [1], "u32", persistent),
+      step: Tensor.zeros(gpu, [1], "u32", persistent), // the sampler's step counter
     };
+    const counter = buf.step!;
     const rows: Row[] = req.prompts.map((p) => ({
       promptIds: p,
       tokenIds: [],
@@ -143,8 +143,13 @@ export class LocalEngine implements Engine {
           ahead = Math.min(chunk, req.maxNewTokens - submitted);
           chunk = Math.min(K, 2 * chunk);
           const r0 = performance.now();
-          const ctx = { state, caches, buf, s, submit: req.submit ?? "step", replay: req.replay ?? true };
-          stats.replayedSteps += this.#recordSteps(ahead, submitted, ctx);
+          const first = submitted;
+          const opts = { replay: req.replay ?? true, submitEach: req.submit !== "chunk" };
+          stats.replayedSteps += recordDecodeSteps(gpu, ahead, counter, opts, () => {
+            const logits = model.decodeStep(buf.tokens, state, caches);
+            sampleTokens(logits, buf, 0, first, s); // column and draw: + the GPU step counter
+            advance(state, counter);
+          });
           stats.recordMs += performance.now() - r0;
           submitted += ahead;
         }
@@ -174,45 +179,6 @@ export class LocalEngine implements Engine {
       finishReason: finished[b] ?? "length",
     }));
     return { sequences, stats };
-  }
-
-  /**
-   * Records n decode steps (tokens first … first + n − 1 of every sequence) into buf.out[:, 0:n]. The
-   * first step runs the model code under Gpu.record; the others replay it (the sampler's column and
-   * draw come from the GPU step counter, so every step's commands are identical): host time per step
-   * falls from the op code's to three pass calls per launch. Steps whose recording is not replayable
-   * (e.g. a kernel launch replaced by a copy) run the model code every time. Returns the steps replayed.
-   */
-  #recordSteps(n: number, first: number, c: StepContext): number {
-    const { model } = this;
-    const gpu = model.gpu;
-    const step = c.buf.step!;
-    gpu.write(step.buffer, new Uint32Array([0])); // queue-ordered after the chunk in flight
-    let recording: Recording | null = null;
-    let replayed = 0;
-    noGrad(() => {
-      for (let j = 0; j < n; j++) {
-        if (recording) {
-          gpu.replay(recording);
-          replayed++;
-        } else {
-          // One scope per step, so every step records on the same pooled buffers and hits the
-          // bind-group cache (see SlotBatch.decode); its buffers stay unclaimed while it is replayed.
-          const r = gpu.record(() =>
-            tidy(() => {
-              const logits = model.decodeStep(c.buf.tokens, c.state, c.caches);
-              sampleTokens(logits, c.buf, 0, first, c.s);
-              advance(c.state, step);
-            })
-          );
-          if (c.replay && r.recording.replayable) recording = r.recording;
-        }
-        // Submit each step as soon as it is recorded: the GPU runs step j while the host records
-        // step j + 1 (no wait; the chunk's one readback waits for all of them).
-        if (c.submit !== "chunk") gpu.flush();
-      }
-    });
-    return replayed;
   }
 
   /** Appends a chunk's n tokens (step … step + n − 1) to the unfinished rows and checks their stops. */
@@ -316,16 +282,6 @@ function holdBack(text: string, stops: string[]): string {
 }
 
 /** Per-sequence progress inside generate(). */
-/** What recording decode steps needs, besides the model. */
-interface StepContext {
-  state: DecodeState;
-  caches: KvCache[];
-  buf: SamplerBuffers;
-  s: SamplingParams;
-  submit: "step" | "chunk";
-  replay: boolean;
-}
-
 interface Row {
   promptIds: number[];
   tokenIds: number[];

@@ -64,6 +64,9 @@ export interface SchedulerStats {
   generatedTokens: number;
   completed: number;
   gpuBytesInUse: number;
+  /** Batch decode steps recorded, and how many of them as replays of a chunk's first (SlotBatch.decode). */
+  decodeSteps: number;
+  replayedSteps: number;
 }
 
 /** Thrown by submit() when the queue is full (the server answers 503 + Retry-After). */
@@ -99,7 +102,7 @@ export class Scheduler {
   #nextId = 1;
   #rngStep = 0;
   #loop: Promise<void> | null = null;
-  #stats = { generatedTokens: 0, completed: 0 };
+  #stats = { generatedTokens: 0, completed: 0, decodeSteps: 0, replayedSteps: 0 };
 
   constructor(model: LlamaModel, opts: SchedulerOptions = {}) {
     this.model = model;
@@ -254,7 +257,8 @@ export class Scheduler {
     // prefill; otherwise the newcomers ride along with the running batch's next chunk. With the
     // repetition penalty a join is read back first, so the seen matrix can include the first tokens.
     const n = wasRunning && !(penalty && joined.length) ? this.chunkSize : 0;
-    this.#batch.decode(n, s, this.#rngStep);
+    this.#stats.replayedSteps += this.#batch.decode(n, s, this.#rngStep);
+    this.#stats.decodeSteps += n;
     this.#rngStep += n;
     const { out, firsts } = await this.#batch.read();
     for (let b = 0; b < this.slots; b++) {

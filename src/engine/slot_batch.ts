@@ -11,6 +11,7 @@ import { noGrad } from "../autograd/mod.ts";
 import { embedding, type KvCache } from "../ops/mod.ts";
 import type { LlamaModel } from "../model/llama.ts";
 import { advance, markSeen, type SamplerBuffers, sampleTokens, type SamplingParams } from "./sampling.ts";
+import { recordDecodeSteps } from "./steps.ts";
 
 /** S slots of `rows` cache rows each over one model. */
 export class SlotBatch {
@@ -42,6 +43,7 @@ export class SlotBatch {
       tokens: Tensor.zeros(gpu, [slots, 1], "i32", p),
       out: Tensor.zeros(gpu, [slots, chunkSize], "u32", p),
       seen: null,
+      step: Tensor.zeros(gpu, [1], "u32", p), // the sampler's step counter
     };
     this.#firsts = Tensor.zeros(gpu, [slots], "u32", p);
   }
@@ -105,22 +107,19 @@ export class SlotBatch {
     tidy(() => markSeen(this.#seen!, Tensor.from(gpu, marks, [this.slots, T], "i32")));
   }
 
-  /** Records n ≤ chunkSize decode steps of every slot (the seen matrix is used when `s` penalises). */
-  decode(n: number, s: SamplingParams, rngStep: number): void {
-    const gpu = this.model.gpu;
-    this.#buf.seen = s.repetitionPenalty !== 1 ? this.#seen : null;
-    noGrad(() => {
-      for (let j = 0; j < n; j++) {
-        // One scope per step: its buffers go back to the pool before the next step, which then gets
-        // the same buffers, hence the same cached bind groups (a new buffer set per step made every
-        // bind group new: ~20 µs each on the H200).
-        tidy(() => {
-          const logits = this.model.decodeStep(this.#buf.tokens, this.#state, this.#caches);
-          advance(this.#state);
-          sampleTokens(logits, this.#buf, j, rngStep + j, s);
-        });
-        gpu.flush(); // the GPU runs step j while the host records j + 1
-      }
+  /**
+   * Records n ≤ chunkSize decode steps of every slot (the seen matrix is used when `s` penalises): the
+   * first through the model code, the others as replays of it (recordDecodeSteps). Returns the steps
+   * replayed.
+   */
+  decode(n: number, s: SamplingParams, rngStep: number, opts = { replay: true }): number {
+    const buf = this.#buf;
+    buf.seen = s.repetitionPenalty !== 1 ? this.#seen : null;
+    const counter = buf.step!;
+    return recordDecodeSteps(this.model.gpu, n, counter, { replay: opts.replay, submitEach: true }, () => {
+      const logits = this.model.decodeStep(buf.tokens, this.#state, this.#caches);
+      sampleTokens(logits, buf, 0, rngStep, s); // column and draw: + the GPU step counter
+      advance(this.#state, counter);
     });
   }
 
@@ -138,7 +137,16 @@ export class SlotBatch {
     for (const c of [...this.#caches, ...this.#stage]) c.dispose();
     const s = this.#state;
     for (
-      const t of [s.positions, s.rows, s.lengths, this.#buf.tokens, this.#buf.out, this.#firsts, this.#seen]
+      const t of [
+        s.positions,
+        s.rows,
+        s.lengths,
+        this.#buf.tokens,
+        this.#buf.out,
+        this.#buf.step,
+        this.#firsts,
+        this.#seen,
+      ]
     ) {
       t?.dispose();
     }
