@@ -135,6 +135,7 @@ export const TRAIN_BENCH_FIELDS: (keyof TrainBenchResult)[] = [
   "peak_gpu_bytes",
   "pool_bytes",
   "losses",
+  "profile",
 ];
 
 /** FLOPs of one training step, by part. */

@@ -61,6 +61,15 @@ Deno.test("train bench: tiny shape, figures finite and positive, loss falls, eve
   const weightBytes = r.params * (r.weights === "f16" ? 2 : 4) * 0.5; // norms stay f32: a lower bound
   assert(r.peak_gpu_bytes >= weightBytes + 4 * 4 * r.trainable_params, "peak covers weights, LoRA, AdamW");
   assert(trainTable(r).includes("tokens/s"), "table");
+  assertEquals(r.profile, null, "no --profile, no kernel times");
+  // --profile: one more step, every kernel timed; the matmuls and attention are among them.
+  const p = await runTrainBench(gpu, { ...opts, lr: 1e-2, profile: true });
+  assert(p.profile !== null && p.profile.length > 5, "kernel times");
+  const names = p.profile.map((k) => k.name).join(" ");
+  assert(/matmul:main/.test(names) && /attention_backward:/.test(names), names);
+  assert(p.profile.every((k) => k.count >= 1 && k.ms >= 0), "counts and times");
+  assertEquals(p.losses, r.losses, "the profiled step comes after the timed ones");
+  assert(trainTable(p).includes("profiled step:"), "table lists the kernels");
 
   // Checkpointing recomputes the forward: more FLOPs executed, same model FLOPs, the same losses.
   const c = await runTrainBench(gpu, { ...opts, lr: 1e-2, checkpoint: true });

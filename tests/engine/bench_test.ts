@@ -14,6 +14,15 @@ Deno.test("model bench: random tiny shape and a folder with an adapter", async (
   }
   assert(r.peak_gpu_bytes >= r.params * (r.weights === "f16" ? 2 : 4) * 0.9, "peak covers the weights");
   assert(modelTable(r).includes("decode"), "table");
+  // Three timed generations, the median reported; the host figures of that run.
+  assertEquals(r.decode_tok_s_runs.length, 3);
+  assertEquals(r.decode_tok_s, [...r.decode_tok_s_runs].sort((a, b) => a - b)[1], "median");
+  assert(r.decode_record_ms > 0 && r.decode_wait_ms >= 0, "host recording and waiting");
+  assertEquals(r.profile, null);
+  const p = await runModelBench(gpu, { ...opts, shape: "tiny", profile: true });
+  const names = (p.profile ?? []).map((k) => k.name).join(" ");
+  assert(/gemv|matmul/.test(names) && /sampling:sample/.test(names), `profiled kernels: ${names}`);
+  assert(modelTable(p).includes("decode steps"), "table lists the kernels");
   const f = await runModelBench(gpu, {
     ...opts,
     batchSize: 1,
