@@ -3,7 +3,7 @@
  *
  *   kernels [--filter TEXT] [--json] [--small]   time every kernel case in bench/kernels/*.ts
  *   [model] [--model DIR [--adapter DIR [--merge-adapter]] | --shape qwen2.5-0.5b|llama-3.2-1b|mistral-7b|tiny]
- *           [--seq-len 1024] [--batch-size 1] [--gen 128] [--chunk 16] [--submit step|chunk] [--reps 5]
+ *           [--seq-len 1024] [--batch-size 1] [--gen 128] [--chunk 16] [--submit step|chunk] [--replay true|false] [--reps 5]
  *           [--dtype f16|f32] [--profile] [--json]
  *           prefill ms, time to first token, decode tok/s, peak GPU memory (bench/model.ts); any of
  *           these flags selects the model bench, which defaults to the embedded default model
@@ -37,6 +37,7 @@ const MODEL_FLAGS = [
   "gen",
   "chunk",
   "submit",
+  "replay",
   "reps",
   "dtype",
 ];
@@ -129,6 +130,12 @@ if (what === "model") {
   if (v.dtype !== undefined && v.dtype !== "f16" && v.dtype !== "f32") {
     fail(`--dtype ${v.dtype}: want f16 or f32`);
   }
+  if (v.submit !== undefined && v.submit !== "step" && v.submit !== "chunk") {
+    fail(`--submit ${v.submit}: want step or chunk`);
+  }
+  if (v.replay !== undefined && v.replay !== "true" && v.replay !== "false") {
+    fail(`--replay ${v.replay}: want true or false`);
+  }
   const tty = Deno.stderr.isTerminal();
   const enc = new TextEncoder();
   try {
@@ -142,6 +149,7 @@ if (what === "model") {
       gen: int("gen", 128),
       chunk: int("chunk", 16),
       submit: v.submit as "step" | "chunk" | undefined,
+      replay: v.replay === undefined ? undefined : v.replay !== "false",
       reps: int("reps", 5),
       dtype: v.dtype as "f16" | "f32" | undefined,
       profile: values.profile === true,

@@ -37,6 +37,8 @@ export interface ModelBenchOptions {
   chunk: number;
   /** Engine submit mode (see GenerateRequest.submit). */
   submit?: "step" | "chunk";
+  /** Replay each chunk's first decode step (GenerateRequest.replay; default true). */
+  replay?: boolean;
   reps: number;
   dtype?: "f16" | "f32";
   /** After the timed runs, 16 decode steps with every kernel timed on its own (Gpu.profile). */
@@ -60,6 +62,7 @@ export interface ModelBenchResult {
   /** Readbacks the timed generation took. */
   readbacks: number;
   submit: string;
+  replay: boolean;
   prefill_ms: number;
   prefill_single_ms: number;
   prefill_tok_s: number;
@@ -173,7 +176,14 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
     for (let run = 0; run < 3; run++) {
       let produced = 0;
       const { stats } = await engine.generate(
-        { prompts, maxNewTokens: o.gen, ignoreEos: true, chunkSize: o.chunk, submit: o.submit },
+        {
+          prompts,
+          maxNewTokens: o.gen,
+          ignoreEos: true,
+          chunkSize: o.chunk,
+          submit: o.submit,
+          replay: o.replay,
+        },
         (c) => {
           if (c.sequence === 0) {
             o.log(`decode run ${run + 1}/3: ${(produced += c.tokenIds.length)}/${o.gen} tokens`);
@@ -203,6 +213,7 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
       chunk: o.chunk,
       readbacks: stats.chunks,
       submit: o.submit ?? "step",
+      replay: o.replay ?? true,
       prefill_ms: many,
       prefill_single_ms: single,
       prefill_tok_s: (B * T) / (many / 1000),
@@ -228,7 +239,9 @@ export function modelTable(r: ModelBenchResult): string {
     ["device", r.device],
     [
       "shape",
-      `batch ${r.batch_size} × seq ${r.seq_len}, gen ${r.gen}, chunks from ${r.chunk} steps doubling (${r.readbacks} readbacks), submit per ${r.submit}`,
+      `batch ${r.batch_size} × seq ${r.seq_len}, gen ${r.gen}, chunks from ${r.chunk} steps doubling (${r.readbacks} readbacks), submit per ${r.submit}${
+        r.replay ? ", steps replayed" : ""
+      }`,
     ],
     [
       "prefill",
