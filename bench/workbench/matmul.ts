@@ -45,7 +45,7 @@ let useV0 = false;
 const dispatch = gpu.dispatch.bind(gpu);
 gpu.dispatch = ((spec: KernelSpec, ...rest: [never, never, never]) =>
   dispatch(
-    useV0 && spec.file === "matmul" ? { ...spec, file: undefined, source: v0Source } : spec,
+    useV0 && spec.file === "matmul" ? { ...spec, file: undefined, libs: undefined, source: v0Source } : spec,
     ...rest,
   )) as typeof gpu.dispatch;
 

@@ -20,6 +20,9 @@ import {
   setGemvTuning,
 } from "./gemv.ts";
 
+/** Linked with kernels/matmul.wgsl: `main`'s slab loads and stores (one shared array: a stable key). */
+const MATMUL_LIBS = ["matmul_stage"];
+
 /** Tile configuration of the tiled kernel (WGSL overrides), split-K, and the GEMVs' (GemvTuning). */
 export interface MatmulTuning extends GemvTuning {
   /** Entry of kernels/matmul.wgsl for large aligned tiles: "main" (vec4) or "simple" (scalar). */
@@ -220,6 +223,7 @@ export function gemm(g: Gemm): void {
   gpu.dispatch(
     {
       file: "matmul",
+      libs: MATMUL_LIBS,
       entry,
       types: halfB ? { ...types, TB: "u32" } : types,
       overrides: {
