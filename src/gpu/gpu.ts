@@ -280,7 +280,7 @@ export class Gpu {
    * Runs `fn` and returns, besides its result, the dispatches it recorded, which replay() records
    * again without running `fn`: no op code, tensor bookkeeping or pipeline and bind-group lookups, only
    * the uniforms restaged and three pass calls per launch — what a decode step costs the host once its
-   * commands repeat (DESIGN.md, "Deno WebGPU facts": host recording is what limits small-model decode).
+   * commands repeat (on the H200 the host's recording limited small-model decode: bench/RESULTS.md).
    * The recording refers to the buffers `fn` used: the caller keeps them unchanged in place and
    * unclaimed (e.g. pooled buffers no other code acquires) while it replays.
    */
