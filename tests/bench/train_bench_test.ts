@@ -1,14 +1,9 @@
-/** bench/train.ts on lavapipe-sized inputs: figures finite and positive, loss falling, JSON complete. */
+/** bench/train.ts (and its FLOP count, bench/train_flops.ts) on lavapipe-sized inputs: figures finite and positive, loss falling, JSON complete. */
 import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { testGpu } from "../util.ts";
 import { SHAPES } from "../../src/model/random.ts";
-import {
-  attentionPairs,
-  runTrainBench,
-  TRAIN_BENCH_FIELDS,
-  trainStepFlops,
-  trainTable,
-} from "../../bench/train.ts";
+import { runTrainBench, TRAIN_BENCH_FIELDS, trainTable } from "../../bench/train.ts";
+import { attentionPairs, trainStepFlops } from "../../bench/train_flops.ts";
 
 const gpu = await testGpu();
 const QKVO = ["q_proj", "k_proj", "v_proj", "o_proj"];
