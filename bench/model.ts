@@ -170,8 +170,8 @@ export async function runModelBench(gpu: Gpu, o: ModelBenchOptions): Promise<Mod
     } finally {
       for (const t of [ids, pos, last]) t.dispose();
     }
-    // Three timed generations, the median reported: one run moves with where Deno's 10 ms device
-    // poll falls relative to each readback.
+    // Three timed generations, the median reported: one run moves with the host's speed (small-model
+    // decode is host-bound, bench/RESULTS.md) and with where Deno's 10 ms device poll meets each readback.
     const runs: GenerationStats[] = [];
     for (let run = 0; run < 3; run++) {
       let produced = 0;
