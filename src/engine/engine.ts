@@ -26,7 +26,8 @@ import {
   sampleTokens,
   type SamplingParams,
 } from "./sampling.ts";
-import { findStop, type TokenDecoder } from "./stop.ts";
+import type { TokenDecoder } from "./stop.ts";
+import { SequenceText } from "./sequence_text.ts";
 import type {
   Engine,
   FinishReason,
@@ -93,8 +94,7 @@ export class LocalEngine implements Engine {
     const rows: Row[] = req.prompts.map((p) => ({
       promptIds: p,
       tokenIds: [],
-      text: "",
-      sent: 0,
+      text: new SequenceText(this.#decoder, stops),
       sentTokens: 0,
       closed: false,
     }));
@@ -158,9 +158,9 @@ export class LocalEngine implements Engine {
         if (step > 0) stats.waitMs += performance.now() - w0;
         stats.chunks++;
         if (step === 0) stats.timeToFirstTokenMs = performance.now() - t0;
-        this.#take(out, K, pending.n, step, rows, finished, eos, stops, req.maxNewTokens);
+        take(out, K, pending.n, step, rows, finished, eos, req.maxNewTokens);
         step += pending.n;
-        if (onChunk) await this.#emit(rows, finished, stops, onChunk);
+        if (onChunk) await emit(rows, finished, onChunk);
         if (finished.every((f) => f) || step >= req.maxNewTokens) break;
         pending = { out: readOut(), n: ahead }; // ahead > 0: step < maxNewTokens = submitted
       }
@@ -175,63 +175,10 @@ export class LocalEngine implements Engine {
     const sequences = rows.map((r, b) => ({
       promptIds: r.promptIds,
       tokenIds: r.tokenIds,
-      text: r.text,
+      text: r.text.text,
       finishReason: finished[b] ?? "length",
     }));
     return { sequences, stats };
-  }
-
-  /** Appends a chunk's n tokens (step … step + n − 1) to the unfinished rows and checks their stops. */
-  #take(
-    out: Uint32Array,
-    K: number,
-    n: number,
-    step: number,
-    rows: Row[],
-    finished: (FinishReason | null)[],
-    eos: Set<number>,
-    stops: string[],
-    maxNewTokens: number,
-  ): void {
-    for (let b = 0; b < rows.length; b++) {
-      if (finished[b]) continue;
-      const r = rows[b];
-      for (let j = 0; j < n && !finished[b]; j++) {
-        const tok = out[b * K + j];
-        r.tokenIds.push(tok);
-        if (eos.has(tok)) finished[b] = "eos";
-        else if (step + j + 1 >= maxNewTokens) finished[b] = "length";
-      }
-      if (this.#decoder) {
-        const text = this.#decoder.decode(r.tokenIds, { skipSpecialTokens: true });
-        const hit = stops.length ? findStop(this.#decoder, r.tokenIds, stops) : null;
-        if (hit) {
-          r.tokenIds.length = hit.tokens;
-          r.text = hit.text;
-          finished[b] = "stop";
-        } else r.text = text;
-      }
-    }
-  }
-
-  async #emit(
-    rows: Row[],
-    finished: (FinishReason | null)[],
-    stops: string[],
-    onChunk: (c: GenerationChunk) => void | Promise<void>,
-  ): Promise<void> {
-    for (const [b, r] of rows.entries()) {
-      if (r.closed || (r.sentTokens >= r.tokenIds.length && !finished[b])) continue;
-      // Hold back a trailing U+FFFD: the rest of a multi-byte character may come in the next chunk.
-      // Also hold back a tail that could be the start of a stop string: it may be cut from the text.
-      const stable = finished[b] ? r.text : holdBack(r.text.replace(/\uFFFD+$/, ""), stops);
-      const text = stable.length > r.sent ? stable.slice(r.sent) : "";
-      const tokenIds = r.tokenIds.slice(r.sentTokens);
-      r.sent = Math.max(r.sent, stable.length);
-      r.sentTokens = r.tokenIds.length;
-      r.closed = !!finished[b];
-      await onChunk({ sequence: b, tokenIds, text, done: r.closed });
-    }
   }
 
   async *stream(req: GenerateRequest): AsyncGenerator<GenerationChunk> {
@@ -267,29 +214,58 @@ export class LocalEngine implements Engine {
   }
 }
 
-/** `text` without its longest suffix that is a proper prefix of a stop string. */
-function holdBack(text: string, stops: string[]): string {
-  let cut = 0;
-  for (const s of stops) {
-    for (let n = Math.min(s.length - 1, text.length); n > cut; n--) {
-      if (text.endsWith(s.slice(0, n))) {
-        cut = n;
-        break;
-      }
-    }
-  }
-  return text.slice(0, text.length - cut);
-}
-
 /** Per-sequence progress inside generate(). */
 interface Row {
   promptIds: number[];
   tokenIds: number[];
-  text: string;
-  /** Characters and tokens already streamed. */
-  sent: number;
+  /** Decoded text, stop strings, and what of it is safe to stream (shared with the scheduler). */
+  text: SequenceText;
+  /** Tokens already streamed. */
   sentTokens: number;
   closed: boolean;
+}
+
+/** Appends a chunk's n tokens (step … step + n − 1) to the unfinished rows and checks their stops. */
+function take(
+  out: Uint32Array,
+  K: number,
+  n: number,
+  step: number,
+  rows: Row[],
+  finished: (FinishReason | null)[],
+  eos: Set<number>,
+  maxNewTokens: number,
+): void {
+  for (const [b, r] of rows.entries()) {
+    if (finished[b]) continue;
+    for (let j = 0; j < n && !finished[b]; j++) {
+      const tok = out[b * K + j];
+      r.tokenIds.push(tok);
+      if (eos.has(tok)) finished[b] = "eos";
+      else if (step + j + 1 >= maxNewTokens) finished[b] = "length";
+    }
+    const cut = r.text.update(r.tokenIds);
+    if (cut !== null) {
+      r.tokenIds.length = cut;
+      finished[b] = "stop";
+    }
+  }
+}
+
+/** Streams each row's new tokens and stable text (the rest once it is finished). */
+async function emit(
+  rows: Row[],
+  finished: (FinishReason | null)[],
+  onChunk: (c: GenerationChunk) => void | Promise<void>,
+): Promise<void> {
+  for (const [b, r] of rows.entries()) {
+    if (r.closed || (r.sentTokens >= r.tokenIds.length && !finished[b])) continue;
+    const text = r.text.delta(!!finished[b]);
+    const tokenIds = r.tokenIds.slice(r.sentTokens);
+    r.sentTokens = r.tokenIds.length;
+    r.closed = !!finished[b];
+    await onChunk({ sequence: b, tokenIds, text, done: r.closed });
+  }
 }
 
 function validate(req: GenerateRequest, V: number): void {
