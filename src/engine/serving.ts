@@ -18,7 +18,13 @@ import {
 import type { LlamaModel } from "../model/llama.ts";
 import type { OpenedModel } from "./open.ts";
 import type { TokenDecoder } from "./stop.ts";
-import { QueueFullError, Scheduler, type SchedulerEvent, type SchedulerOptions } from "./scheduler.ts";
+import {
+  QueueFullError,
+  Scheduler,
+  type SchedulerEvent,
+  type SchedulerOptions,
+  type SchedulerStats,
+} from "./scheduler.ts";
 import type { SamplingParams } from "./sampling.ts";
 
 /** What to generate from. */
@@ -68,15 +74,8 @@ export interface BackendInfo {
   adapter: string | null;
 }
 
-/** Live numbers for /metrics (see SchedulerStats). */
-export interface BackendStats {
-  slots: number;
-  activeSlots: number;
-  queued: number;
-  generatedTokens: number;
-  completed: number;
-  gpuBytesInUse: number;
-}
+/** Live numbers for /metrics: the scheduler's. */
+export type BackendStats = SchedulerStats;
 
 /** What the HTTP app needs from an engine, wherever it runs. */
 export interface ServeBackend {

@@ -70,6 +70,10 @@ Deno.test("real server: 32 concurrent clients equal single requests; streaming; 
     all.forEach((a, i) => assertEquals(a, single[i % reqs.length], `client ${i} under load`));
     const metrics = await (await fetch(`${base}/metrics`, { headers: H })).text();
     assert(metrics.includes('webtune_http_requests_total{route="/diagnose",status="200"} 20'), metrics);
+    // The worker's batch decode replays each chunk's first step for the others.
+    const gauge = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1]);
+    const [steps, replayed] = [gauge("webtune_engine_decode_steps"), gauge("webtune_engine_replayed_steps")];
+    assert(steps > 0 && replayed > 0 && replayed < steps, `replayed ${replayed} of ${steps} decode steps`);
     // Streaming over TCP, parsed like an OpenAI client.
     const s = await readSse(await call(reqs[0].path, { ...reqs[0].body, stream: true }));
     assertEquals(s.done, true);
