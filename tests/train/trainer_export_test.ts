@@ -9,20 +9,9 @@ import { loadModel } from "../../src/model/load.ts";
 import { loadAdapter } from "../../src/model/adapter.ts";
 import { HfTokenizer } from "../../src/io/tokenizer.ts";
 import { memoryFs } from "../../src/io/fs.ts";
-import { noGrad } from "../../src/autograd/mod.ts";
-import { Tensor } from "../../src/tensor/mod.ts";
-import type { LlamaModel } from "../../src/model/llama.ts";
+import { logitsOf } from "./trainer_fixture.ts";
 
 const gpu = await testGpu();
-
-async function logitsOf(model: LlamaModel, ids: number[]): Promise<Float32Array> {
-  const t = Tensor.from(gpu, ids, [1, ids.length], "i32");
-  const p = Tensor.from(gpu, ids.map((_, i) => i), [1, ids.length], "i32");
-  const out = noGrad(() => model.logits(model.forward(t, p)));
-  const v = Float32Array.from(await out.read());
-  for (const x of [t, p, out]) x.dispose();
-  return v;
-}
 
 Deno.test("export: merged sharded folder loads with the adapter's logits", async () => {
   const init: Record<string, Uint8Array> = {};

@@ -5,6 +5,9 @@
  */
 import { type CheckpointFs, memoryCheckpointFs } from "../../src/train/checkpoint.ts";
 import { parseConfig, type TrainConfig } from "../../src/train/config.ts";
+import { noGrad } from "../../src/autograd/mod.ts";
+import { Tensor } from "../../src/tensor/mod.ts";
+import type { LlamaModel } from "../../src/model/llama.ts";
 
 const MODEL_FILES = ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"];
 
@@ -67,4 +70,15 @@ export function toyConfig(extra: Record<string, unknown> = {}): TrainConfig {
   };
   const text = Object.entries(base).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\n");
   return parseConfig(text, "toy.yaml");
+}
+
+/** Logits [T, V] of one sequence through `model` (on the model's GPU), read back. */
+export async function logitsOf(model: LlamaModel, ids: number[]): Promise<Float32Array> {
+  const gpu = model.gpu;
+  const t = Tensor.from(gpu, ids, [1, ids.length], "i32");
+  const p = Tensor.from(gpu, ids.map((_, i) => i), [1, ids.length], "i32");
+  const out = noGrad(() => model.logits(model.forward(t, p)));
+  const v = Float32Array.from(await out.read());
+  for (const x of [t, p, out]) x.dispose();
+  return v;
 }

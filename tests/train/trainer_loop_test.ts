@@ -9,21 +9,10 @@ import { relL2, testGpu } from "../util.ts";
 import { Trainer } from "../../src/train/trainer.ts";
 import { loadModel } from "../../src/model/load.ts";
 import { loadAdapter } from "../../src/model/adapter.ts";
-import { noGrad } from "../../src/autograd/mod.ts";
-import { Tensor } from "../../src/tensor/mod.ts";
 import type { LlamaModel } from "../../src/model/llama.ts";
-import { toyConfig, toyFs } from "./trainer_fixture.ts";
+import { logitsOf, toyConfig, toyFs } from "./trainer_fixture.ts";
 
 const gpu = await testGpu();
-
-async function logitsOf(model: LlamaModel, ids: number[]): Promise<Float32Array> {
-  const t = Tensor.from(gpu, ids, [1, ids.length], "i32");
-  const p = Tensor.from(gpu, ids.map((_, i) => i), [1, ids.length], "i32");
-  const out = noGrad(() => model.logits(model.forward(t, p)));
-  const v = Float32Array.from(await out.read());
-  for (const x of [t, p, out]) x.dispose();
-  return v;
-}
 
 Deno.test("trainer: loss falls, outputs written, eval logged, best checkpoint, saved adapter reproduces the logits", async () => {
   const fs = await toyFs();
