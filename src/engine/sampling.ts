@@ -94,7 +94,7 @@ export function sampleTokens(
   // Greedy: argmax over slices of 4096 tokens in parallel, then one workgroup per row picks the best.
   const G = Math.ceil(V / 4096);
   if (G > 256) throw new Error(`sampleTokens: vocabulary ${V} above the kernel's 256 · 4096 tokens`);
-  // Every binding the entry uses statically must be bound: unused ones get a 4-byte placeholder.
+  // Every binding the entry uses statically must be bound: unused ones get a 4-byte stand-in buffer.
   const scratch = Tensor.empty(gpu, greedy ? [B, G, 2] : [3, B, V], "f32");
   const noSeen = usePenalty ? null : Tensor.empty(gpu, [1], "u32");
   const noStep = buf.step ? null : Tensor.zeros(gpu, [1], "u32");

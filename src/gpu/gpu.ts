@@ -6,11 +6,12 @@
  * event loop, and each compute pass has a cost, so launches are recorded, not submitted, and the queue
  * is flushed only by read(), write(), sync() or flush(). Uniform blocks go through one arena
  * (arena.ts); record()/replay() repeat a run of dispatches without the code that made them (decode
- * steps, recording.ts); profile() times every dispatch (benches, profiler.ts).
+ * steps, recording.ts); profile() times every dispatch (benches, profiler.ts); kernels are compiled
+ * and cached in pipelines.ts.
  */
 import { BufferPool } from "./pool.ts";
 import { BindGroupCache } from "./bind_groups.ts";
-import { KERNEL_SOURCES } from "./kernel_sources.ts";
+import { PipelineCache } from "./pipelines.ts";
 import type { Uniforms } from "./uniforms.ts";
 import { KernelProfiler, type KernelTime } from "./profiler.ts";
 import { UniformArena, type UniformSlot } from "./arena.ts";
@@ -28,8 +29,7 @@ export class Gpu {
   /** Wrap each launch in error scopes and name the failing kernel (slow: one submit per launch). */
   readonly debug: boolean;
 
-  #modules = new Map<string, GPUShaderModule>();
-  #pipelines = new Map<string, Map<string, Pipe>>();
+  #pipes: PipelineCache;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #arena: UniformArena;
@@ -39,7 +39,6 @@ export class Gpu {
   #pendingScopes: Promise<void>[] = [];
   #dispatches = 0;
   #groups: BindGroupCache;
-  #nextPipeId = 1;
   #timed: { querySet: GPUQuerySet; passes: number } | null = null;
   #querySet: GPUQuerySet | null = null;
   #queryResolve: GPUBuffer | null = null;
@@ -52,6 +51,11 @@ export class Gpu {
     this.debug = opts.debug ?? false;
     this.pool = new BufferPool(device);
     this.#groups = new BindGroupCache(device);
+    // Compile errors surface asynchronously: they are collected with the other errors (#raiseErrors).
+    this.#pipes = new PipelineCache(device, info, (check) =>
+      this.#pendingScopes.push(check.then((e) => {
+        if (e) this.#errors.push(e);
+      })));
     // Read once: a `device.limits` access crosses into the runtime (~0.1 µs) and dispatch is hot.
     this.#maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.#arena = new UniformArena(device);
@@ -68,68 +72,7 @@ export class Gpu {
 
   /** Full WGSL text for a spec: `enable f16;` when needed, type aliases, then the kernel file. */
   sourceOf(spec: KernelSpec): string {
-    const unknown = (file: string | undefined) =>
-      new Error(`unknown kernel file "${file}" (known: ${Object.keys(KERNEL_SOURCES).join(", ")})`);
-    let body = spec.source ?? KERNEL_SOURCES[spec.file ?? ""];
-    if (body === undefined) throw unknown(spec.file);
-    for (const lib of spec.libs ?? []) {
-      if (KERNEL_SOURCES[lib] === undefined) throw unknown(lib);
-      body += `\n${KERNEL_SOURCES[lib]}`;
-    }
-    const types = Object.entries(spec.types ?? {});
-    if (types.some(([, t]) => t === "f16") && !this.info.f16) {
-      throw new Error(
-        `kernel ${spec.file ?? "inline"}: f16 storage requested but the adapter has no shader-f16`,
-      );
-    }
-    let head = types.some(([, t]) => t === "f16") ? "enable f16;\n" : "";
-    for (const [name, t] of types) head += `alias ${name} = ${t};\n`;
-    return head + body;
-  }
-
-  #pipeline(spec: KernelSpec): Pipe {
-    // Hot path (every dispatch): look up by the body string (V8 caches a string's hash, and file names
-    // and linked sources are reused string objects) plus a short key of entry/types/overrides. The full
-    // source is only assembled on a miss.
-    const base = spec.source ?? spec.file ?? "";
-    let byBase = this.#pipelines.get(base);
-    if (!byBase) this.#pipelines.set(base, byBase = new Map());
-    const entry = spec.entry ?? "main";
-    let key = entry;
-    if (spec.libs) { for (const l of spec.libs) key += `|+${l}`; }
-    if (spec.types) { for (const t in spec.types) key += `|${t}=${spec.types[t]}`; }
-    if (spec.overrides) { for (const o in spec.overrides) key += `|${o}:${spec.overrides[o]}`; }
-    let hit = byBase.get(key);
-    if (!hit) byBase.set(key, hit = this.#build(spec, entry));
-    return hit;
-  }
-
-  #build(spec: KernelSpec, entry: string): Pipe {
-    const source = this.sourceOf(spec);
-    const overrides = spec.overrides ?? {};
-    // Compile errors surface asynchronously; catch them in a scope so the message names the kernel.
-    this.device.pushErrorScope("validation");
-    let module = this.#modules.get(source);
-    if (!module) {
-      module = this.device.createShaderModule({ code: source, label: spec.file ?? "inline" });
-      this.#modules.set(source, module);
-    }
-    // The overrides name the variant (tile, layout) in errors and profiles.
-    const variant = Object.entries(overrides).map(([k, v]) => `${k}=${v}`).join(",");
-    const name = `${spec.file ?? "inline"}:${entry}${
-      spec.types ? "<" + Object.values(spec.types).join(",") + ">" : ""
-    }${variant ? `{${variant}}` : ""}`;
-    const pipeline = this.device.createComputePipeline({
-      label: name,
-      layout: "auto",
-      compute: { module, entryPoint: entry, constants: overrides },
-    });
-    this.#pendingScopes.push(
-      this.device.popErrorScope().then((e) => {
-        if (e) this.#errors.push(`kernel ${name} failed to build: ${e.message}`);
-      }),
-    );
-    return { id: this.#nextPipeId++, pipeline, layout: pipeline.getBindGroupLayout(0), name };
+    return this.#pipes.sourceOf(spec);
   }
 
   #ensurePass(): GPUComputePassEncoder {
@@ -222,7 +165,7 @@ export class Gpu {
     grid: number[],
     uniforms?: Uniforms,
   ): void {
-    const pipe = this.#pipeline(spec);
+    const pipe = this.#pipes.get(spec);
     const { name } = pipe;
     const maxDim = this.#maxGroups;
     const x = grid[0], y = grid[1] ?? 1, z = grid[2] ?? 1;
